@@ -1,0 +1,31 @@
+# diemcau: `make demo` runs the hub on the Kon Tum 2023 example; `make test` passes every test.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: setup system-deps demo test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+system-deps:
+	bash scripts/system-deps.sh
+
+demo: setup
+	mkdir -p var
+	rm -f var/demo.db var/demo.db-wal var/demo.db-shm var/demo-links.tsv var/demo-access.html
+	$(VENV)/bin/diemcau serve --config config/kon-tum-2023.toml --db var/demo.db
+
+test: setup system-deps
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var test-artifacts .pytest_cache

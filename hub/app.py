@@ -1,0 +1,30 @@
+"""The application factory: the only way an app is made, by `serve` and by the tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from . import http, pages
+from .config import Config
+from .keys import HUB
+from .service import Clock, Hub
+
+
+def create_app(config: Config, db_path: str | Path, clock: Clock | None = None) -> web.Application:
+    """Build the hub for one event; its log, writer and background tasks live in cleanup_ctx."""
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    hub = Hub(config, db_path, clock) if clock else Hub(config, db_path)
+    app[HUB] = hub
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await hub.start()
+        yield
+        await hub.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    http.add_routes(app)
+    pages.add_routes(app)
+    return app

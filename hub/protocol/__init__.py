@@ -1,0 +1,1 @@
+"""The websocket protocol: frames, commands and per-connection handling."""

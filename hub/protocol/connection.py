@@ -1,0 +1,258 @@
+"""One websocket client's life: authenticate, then read commands while answers and pushes flow out.
+
+Reading never waits for storage: each command's answer is queued in order and sent when its batch is
+durable. Outgoing frames go through a bounded queue drained by a writer task; a client that stops
+reading fills it and is dropped, so it never slows the hub or anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from ..tokens import Identity
+from .messages import (CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_SLOW, INTERNAL_ERROR, HubError, InvalidFormat,
+                       RateLimited, auth_invalid, auth_ok, decode, encode, result_error, result_ok)
+
+if TYPE_CHECKING:
+    from ..service import Hub
+
+log = logging.getLogger("diemcau.ws")
+AUTH_TIMEOUT = 10.0
+PENDING_ANSWERS = 1024
+UNLIMITED_ROLES = frozenset({"admin", "moderator", "chair"})
+FLOOD_STRIKES = 200  # rate-limited frames in a row before the connection is closed
+MAX_SAFE_ID = 2**53
+
+
+def _frame_id(data: bytes) -> int | None:
+    """The id of a frame refused for its size, so the client still gets its one answer."""
+    try:
+        frame = decode(data)
+    except HubError:
+        return None
+    msg_id = frame.get("id") if isinstance(frame, dict) else None
+    return msg_id if isinstance(msg_id, int) and not isinstance(msg_id, bool) else None
+
+
+class TokenBucket:
+    """Per-connection rate limit: `rate` commands a second on average, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A subscribe waiting its turn, so its answer precedes the catch-up frame it triggers."""
+
+    since: int | None
+
+
+Outcome = Awaitable[dict[str, Any]] | dict[str, Any] | Subscription
+
+
+class Connection:
+    """A websocket client after the handshake."""
+
+    def __init__(self, hub: Hub, ws: web.WebSocketResponse, peer: str) -> None:
+        self.hub, self.ws, self.peer = hub, ws, peer
+        limits = hub.config.limits
+        self.who: Identity | None = None
+        self.outbox: asyncio.Queue[bytes] = asyncio.Queue(limits.send_queue_frames)
+        self.answers: asyncio.Queue[tuple[Any, Outcome | HubError]] = asyncio.Queue(PENDING_ANSWERS)
+        self.bucket = TokenBucket(limits.rate_per_second, limits.rate_burst)
+        self.strikes = 0
+        self.closing = False
+
+    async def run(self) -> None:
+        """Serve the connection until it closes; always leaves the hub's sets clean."""
+        self.hub.connections.add(self)
+        writer = asyncio.create_task(self._writer())
+        answerer = asyncio.create_task(self._answerer())
+        try:
+            if await self._authenticate():
+                await self._read_loop()
+        finally:
+            self.hub.connections.discard(self)
+            self.hub.subscribers.discard(self)
+            answerer.cancel()
+            await asyncio.gather(answerer, return_exceptions=True)
+            if not self.ws.closed:
+                with contextlib.suppress(asyncio.QueueFull):
+                    self.outbox.put_nowait(b"")  # let the writer drain what is queued, then stop
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(writer), 2)
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+
+    async def _authenticate(self) -> bool:
+        try:
+            msg = await self.ws.receive(timeout=AUTH_TIMEOUT)
+        except asyncio.TimeoutError:
+            await self._refuse("no auth frame within 10 seconds")
+            return False
+        if msg.type != WSMsgType.TEXT:
+            if msg.type in (WSMsgType.BINARY,):
+                await self._refuse("the first frame must be {\"type\": \"auth\", \"token\": \"...\"}")
+            return False
+        try:
+            frame = decode(msg.data)
+        except HubError as exc:
+            await self._refuse(exc.message)
+            return False
+        if not isinstance(frame, dict) or frame.get("type") != "auth":
+            await self._refuse("the first frame must be {\"type\": \"auth\", \"token\": \"...\"}")
+            return False
+        who = await self.hub.authenticate(frame.get("token"))
+        if who is None:
+            await self._refuse("unknown or revoked token")
+            return False
+        self.who = who
+        self.push(encode(auth_ok(who.role, who.site, who.agency)))
+        log.info("connected: %s %s%s from %s", who.token_id, who.role, f" {who.site}" if who.site else "", self.peer)
+        return True
+
+    async def _refuse(self, message: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.send_frame(encode(auth_invalid(message)), WSMsgType.TEXT)
+        await self.ws.close(code=CLOSE_POLICY, message=b"authentication failed")
+
+    async def _read_loop(self) -> None:
+        limit = self.hub.config.limits.max_frame_bytes
+        async for msg in self.ws:
+            if msg.type == WSMsgType.TEXT:
+                data = msg.data
+                if len(data) > limit:
+                    error = InvalidFormat(f"frame of {len(data)} bytes is over the {limit}-byte limit")
+                    await self._answer(_frame_id(data), error)
+                    continue
+                await self._handle(data)
+            elif msg.type == WSMsgType.BINARY:
+                await self._answer(None, InvalidFormat("binary frames are not accepted; send JSON text frames"))
+            elif msg.type == WSMsgType.ERROR:
+                log.info("connection %s ended with an error: %s", self.peer, self.ws.exception())
+                break
+            if self.closing:
+                break
+
+    async def _handle(self, data: str | bytes) -> None:
+        """Parse, check and run one command frame; every path answers exactly once."""
+        assert self.who is not None
+        msg_id: Any = None
+        try:
+            frame = decode(data)
+            if not isinstance(frame, dict):
+                raise InvalidFormat("a command frame is a JSON object with id and type")
+            msg_id = frame.pop("id", None)
+            if isinstance(msg_id, bool) or not isinstance(msg_id, int) or not -MAX_SAFE_ID < msg_id < MAX_SAFE_ID:
+                bad, msg_id = msg_id, None
+                raise InvalidFormat(f"id must be an integer, got {type(bad).__name__}")
+            if self.who.role not in UNLIMITED_ROLES and not self.bucket.take():
+                self.strikes += 1
+                if self.strikes > FLOOD_STRIKES:
+                    await self.close(CLOSE_POLICY, "rate limit exceeded")
+                raise RateLimited("too many commands; slow down")
+            self.strikes = 0
+            await self._answer(msg_id, self._run(frame))
+        except HubError as exc:
+            await self._answer(msg_id, exc)
+        except Exception:
+            log.exception("command failed on %s", self.peer)
+            await self._answer(msg_id, HubError("the hub could not carry out this command"))
+
+    def _run(self, frame: dict[str, Any]) -> Outcome:
+        hub, who = self.hub, self.who
+        assert who is not None
+        spec = hub.spec_for(who, frame.pop("type", None))
+        op_id = frame.pop("op_id", None)
+        if spec.stores:
+            if not isinstance(op_id, str) or not 0 < len(op_id) <= 64:
+                raise InvalidFormat("op_id is required: a unique string of 1 to 64 characters")
+        elif op_id is not None:
+            raise InvalidFormat(f"{spec.name} takes no op_id")
+        cmd = hub.validate(who, spec, frame)
+        if spec.name == "subscribe":
+            return Subscription(cmd.since)
+        if spec.name == "ping":
+            return {"sent": cmd.sent, "now": hub.clock()}
+        if spec.name == "site.heartbeat":
+            return hub.heartbeat(who, cmd)
+        return hub.execute(who, spec, cmd, op_id)
+
+    async def _answer(self, msg_id: Any, outcome: Outcome | HubError) -> None:
+        await self.answers.put((msg_id, outcome))
+
+    async def _answerer(self) -> None:
+        """Send answers in command order, each once its command is durable."""
+        while True:
+            msg_id, outcome = await self.answers.get()
+            if isinstance(outcome, HubError):
+                self.hub.stats.count(self.hub.stats.errors, outcome.code)
+                frame = result_error(msg_id, outcome.code, outcome.message)
+            elif isinstance(outcome, dict):
+                frame = result_ok(msg_id, outcome)
+            elif isinstance(outcome, Subscription):
+                result, catch_up = self.hub.subscribe(self, outcome.since)
+                self.push(encode(result_ok(msg_id, result)))
+                self.push(catch_up)
+                continue
+            else:
+                try:
+                    frame = result_ok(msg_id, await outcome)
+                except HubError as exc:
+                    frame = result_error(msg_id, exc.code, exc.message)
+                except Exception as exc:
+                    log.error("command %s failed to store: %s", msg_id, exc)
+                    self.hub.stats.count(self.hub.stats.errors, INTERNAL_ERROR)
+                    frame = result_error(msg_id, INTERNAL_ERROR, "the change could not be stored; retry with the same op_id")
+            self.push(encode(frame))
+
+    def push(self, data: bytes) -> None:
+        """Queue a frame; a client too slow to take it is dropped rather than slowing everyone."""
+        if self.closing:
+            return
+        try:
+            self.outbox.put_nowait(data)
+        except asyncio.QueueFull:
+            self.hub.stats.slow_dropped += 1
+            log.warning("dropping slow client %s (%s): %d frames queued", self.peer,
+                        self.who.role if self.who else "?", self.outbox.qsize())
+            self.closing = True
+            self.hub.subscribers.discard(self)
+            asyncio.get_running_loop().create_task(self.ws.close(code=CLOSE_SLOW, message=b"too slow to keep up"))
+
+    async def _writer(self) -> None:
+        while True:
+            data = await self.outbox.get()
+            if not data:
+                return
+            try:
+                await self.ws.send_frame(data, WSMsgType.TEXT)
+            except (ConnectionError, RuntimeError):
+                return
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closing = True
+        self.hub.subscribers.discard(self)
+        await self.ws.close(code=code, message=reason.encode()[:120])
+
+    async def close_going_away(self) -> None:
+        await self.close(CLOSE_GOING_AWAY, "hub shutting down")

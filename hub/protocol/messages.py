@@ -1,0 +1,85 @@
+"""Frames in and out: the one place the envelope and the error codes are defined."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+INVALID_FORMAT = "invalid_format"
+UNKNOWN_COMMAND = "unknown_command"
+UNAUTHORIZED = "unauthorized"
+NOT_FOUND = "not_found"
+CONFLICT = "conflict"
+RATE_LIMITED = "rate_limited"
+INTERNAL_ERROR = "internal_error"
+ERROR_CODES = (INVALID_FORMAT, UNKNOWN_COMMAND, UNAUTHORIZED, NOT_FOUND, CONFLICT, RATE_LIMITED, INTERNAL_ERROR)
+
+# Close codes: 1008 policy (auth, flood), 1009 too big, 1013 try again later (too slow to keep up).
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_SLOW = 1013
+CLOSE_GOING_AWAY = 1001
+CLOSE_REVOKED = 4001
+
+
+class HubError(Exception):
+    """A command that cannot be carried out; `code` is one of the contract's error codes."""
+
+    code = INTERNAL_ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidFormat(HubError):
+    code = INVALID_FORMAT
+
+
+class UnknownCommand(HubError):
+    code = UNKNOWN_COMMAND
+
+
+class Unauthorized(HubError):
+    code = UNAUTHORIZED
+
+
+class NotFound(HubError):
+    code = NOT_FOUND
+
+
+class Conflict(HubError):
+    code = CONFLICT
+
+
+class RateLimited(HubError):
+    code = RATE_LIMITED
+
+
+def encode(frame: dict[str, Any]) -> bytes:
+    return orjson.dumps(frame)
+
+
+def decode(data: bytes | str) -> Any:
+    """Parse a frame's JSON; raise InvalidFormat with the parser's reason."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidFormat(f"frame is not valid JSON: {exc}") from None
+
+
+def result_ok(msg_id: int | None, result: dict[str, Any]) -> dict[str, Any]:
+    return {"id": msg_id, "type": "result", "success": True, "result": result}
+
+
+def result_error(msg_id: int | None, code: str, message: str) -> dict[str, Any]:
+    return {"id": msg_id, "type": "result", "success": False, "error": {"code": code, "message": message}}
+
+
+def auth_ok(role: str, site: str | None, agency: str | None) -> dict[str, Any]:
+    return {"type": "auth_ok", "role": role, "site": site, "agency": agency}
+
+
+def auth_invalid(message: str) -> dict[str, Any]:
+    return {"type": "auth_invalid", "message": message}

@@ -1,0 +1,270 @@
+"""The hub's core: command in, event appended, state folded, durable answer, changes pushed.
+
+Every state change goes through `_commit`, which folds the event at once (so the next command sees
+it) and hands it to the log; answers and pushes wait for the fsync. A failed write rebuilds the
+state from the log, so memory never holds what the disk does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from .config import Config
+from .model import iso
+from .protocol.commands import COMMANDS, Planned, SiteHeartbeat, Spec
+from .protocol.messages import (CLOSE_REVOKED, HubError, InvalidFormat, NotFound, Unauthorized, UnknownCommand,
+                                encode)
+from .state import State
+from .store import Event, EventLog
+from .tokens import Identity, TokenStore
+
+if TYPE_CHECKING:
+    from .protocol.connection import Connection
+
+log = logging.getLogger("diemcau.hub")
+Clock = Callable[[], float]
+
+
+@dataclass
+class Stats:
+    """Counters the metrics endpoint and the logs read."""
+
+    commands: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    ack_seconds: list[float] = field(default_factory=list)
+    frames_pushed: int = 0
+    slow_dropped: int = 0
+
+    def count(self, table: dict[str, int], key: str) -> None:
+        table[key] = table.get(key, 0) + 1
+
+
+class Hub:
+    """Owns the log, the folded state and the live connections of one event."""
+
+    def __init__(self, config: Config, db_path: str | Path, clock: Clock = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.db_path = Path(db_path)
+        self.log = EventLog(self.db_path, config.event.id)
+        self.tokens = TokenStore(self.db_path)
+        self.state = State(config)
+        self.connections: set[Connection] = set()
+        self.subscribers: set[Connection] = set()
+        self.stats = Stats()
+        self.started = clock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.rebuild()
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    def rebuild(self) -> None:
+        """Fold the whole log into a fresh state (on start, and after a failed write)."""
+        state = State(self.config)
+        for event in self.log.read(0):
+            state.apply(event)
+        state.take_changes()
+        state.grace(self.clock())
+        self.state = state
+        log.info("state rebuilt: seq %d, %d questions", state.seq, len(state.questions))
+
+    async def start(self) -> None:
+        self.log.start()
+        self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
+            ("fanout", self._fanout_loop()), ("status", self._status_loop()), ("revocations", self._revocation_loop()))]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for conn in list(self.connections):
+            await conn.close_going_away()
+        await self.log.stop()
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    def spec_for(self, who: Identity, type_: Any) -> Spec:
+        """The command's spec if it exists and this role may send it."""
+        if not isinstance(type_, str):
+            raise InvalidFormat("type must be a string naming a command")
+        spec = COMMANDS.get(type_)
+        if spec is None:
+            raise UnknownCommand(f"unknown command {type_[:64]!r}")
+        if who.role not in spec.roles:
+            raise Unauthorized(f"role {who.role} may not send {spec.name}")
+        return spec
+
+    def validate(self, who: Identity, spec: Spec, fields: dict[str, Any]) -> Any:
+        """Parse the fields with the command's schema, then hold a site-bound token to its own site."""
+        try:
+            cmd = spec.model.model_validate(fields)
+        except ValidationError as exc:
+            raise InvalidFormat(_explain(exc)) from None
+        site = getattr(cmd, "site", None)
+        if who.site is not None and site is not None and site != who.site:
+            raise Unauthorized(f"this token is for site {who.site!r}, not {site!r}")
+        return cmd
+
+    def execute(self, who: Identity, spec: Spec, cmd: Any, op_id: str | None) -> Awaitable[dict[str, Any]]:
+        """Run a state-changing command; the awaitable gives its result once the event is durable."""
+        self.stats.count(self.stats.commands, spec.name)
+        if op_id is not None and op_id in self.state.ops:
+            first = self.state.ops[op_id]
+            return self._when_durable(first["seq"], first)
+        assert spec.handler is not None
+        planned = spec.handler(self.state, who, cmd)
+        return self._commit(planned, who.token_id, op_id)
+
+    def heartbeat(self, who: Identity, cmd: SiteHeartbeat) -> Awaitable[dict[str, Any]]:
+        """Freshen a site; store the heartbeat only when it tells something new, to keep the log small."""
+        site = self.state.sites.get(cmd.site)
+        if site is None:
+            raise NotFound(f"unknown site {cmd.site!r}")
+        now = self.clock()
+        measurements = cmd.measurements()
+        rtt = measurements.get("rtt_ms")
+        link = None if rtt is None else ("poor" if rtt > self.config.heartbeat.rtt_poor_ms else "good")
+        due = site.last_stored_heartbeat is None or now - site.last_stored_heartbeat >= self.config.heartbeat.store_every_seconds
+        if due or link != site.link or site.status in ("offline", "lost"):
+            return self._commit(Planned("site.heartbeat", site.id, measurements), who.token_id, None)
+        result = self.state.heartbeat(site, now, measurements)
+        result["seq"] = self.state.seq
+        self._record_drift([site.id])
+        return _done(result)
+
+    def _commit(self, planned: Planned, actor: str | None, op_id: str | None) -> Awaitable[dict[str, Any]]:
+        event = Event(seq=self.state.seq + 1, ts=self.clock(), type=planned.type, data=planned.data,
+                      actor=actor, site=planned.site, op_id=op_id)
+        result = self.state.apply(event)
+        durable = self.log.append(event)
+        durable.add_done_callback(self._check_write)
+        if "warning" in result:
+            log.warning("site %s: %s (seq %d)", planned.site, result["warning"], event.seq)
+        if planned.site is not None:
+            self._record_drift([planned.site])
+        return self._after(durable, result)
+
+    async def _after(self, durable: asyncio.Future[None], result: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        await durable
+        self.stats.ack_seconds.append(time.perf_counter() - started)
+        if len(self.stats.ack_seconds) > 10000:
+            del self.stats.ack_seconds[:5000]
+        return result
+
+    async def _when_durable(self, seq: int, result: dict[str, Any]) -> dict[str, Any]:
+        await self.log.wait_durable(seq)
+        return result
+
+    def _check_write(self, durable: asyncio.Future[None]) -> None:
+        if not durable.cancelled() and durable.exception() is not None and self.log.durable_seq < self.state.seq:
+            log.error("event log write failed (%s); rebuilding state from the log", durable.exception())
+            self.rebuild()
+
+    def record(self, type_: str, site: str | None, data: dict[str, Any]) -> None:
+        """Store an event the hub itself observed (status changes, bridge presence)."""
+        self._commit(Planned(type_, site, data), "hub", None)
+
+    def _record_drift(self, site_ids: list[str] | None = None) -> None:
+        for site_id, status in self.state.status_drift(self.clock(), site_ids):
+            previous = self.state.sites[site_id].status
+            self.record("site.status", site_id, {"status": status, "previous": previous})
+            level = logging.WARNING if status in ("lost", "degraded") else logging.INFO
+            log.log(level, "site %s: %s -> %s", site_id, previous, status)
+
+    # -- pushing ----------------------------------------------------------------------------------
+
+    def subscribe(self, conn: Connection, since: int | None) -> tuple[dict[str, Any], bytes]:
+        """Register for pushes; return the answer and the catch-up frame (a delta after `since`, or a snapshot)."""
+        state = self.state
+        if since is None or since > state.seq:
+            catch_up = encode({"type": "snapshot", "seq": state.seq, "now": self.now_iso(),
+                               "state": state.snapshot(conn.who.agency)})
+            mode = "snapshot"
+        else:
+            sites, questions = state.changed_since(since)
+            catch_up = encode({"type": "event", "seq": state.seq, "now": self.now_iso(), "events": [],
+                               "since": since, **state.delta(sites, questions, conn.who.agency)})
+            mode = "delta"
+        self.subscribers.add(conn)
+        return {"seq": state.seq, "mode": mode}, catch_up
+
+    def now_iso(self) -> str | None:
+        return iso(self.clock(), self.state.tz)
+
+    async def _fanout_loop(self) -> None:
+        """Each tick, encode the changes once per audience and queue the same bytes to every subscriber."""
+        interval = self.config.limits.fanout_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            if not self.state.changes or not self.subscribers:
+                if not self.subscribers:
+                    self.state.take_changes()
+                continue
+            seq = self.state.seq
+            changes = self.state.take_changes()
+            targets = list(self.subscribers)
+            frames: dict[str | None, bytes] = {}
+            for conn in targets:
+                audience = conn.who.agency
+                if audience not in frames:
+                    events = [] if audience else [e.public() for e in changes.events]
+                    frames[audience] = encode({
+                        "type": "event", "seq": seq, "now": self.now_iso(), "events": events,
+                        **self.state.delta(changes.sites, changes.questions, audience)})
+            await self.log.wait_durable(seq)
+            for conn in targets:
+                conn.push(frames[conn.who.agency])
+            self.stats.frames_pushed += len(targets)
+
+    async def _status_loop(self) -> None:
+        """Let the clock move statuses (a heartbeat that stops is `lost` within timeout + 1 s)."""
+        while True:
+            await asyncio.sleep(0.5)
+            self._record_drift()
+
+    async def _revocation_loop(self) -> None:
+        """Close the open connections of revoked tokens, even when revoked from another process."""
+        while True:
+            await asyncio.sleep(2)
+            revoked = await asyncio.to_thread(self.tokens.revoked_ids)
+            for conn in list(self.connections):
+                if conn.who is not None and conn.who.token_id in revoked:
+                    log.info("closing a connection of revoked token %s", conn.who.token_id)
+                    await conn.close(CLOSE_REVOKED, "token revoked")
+
+    async def authenticate(self, token: Any) -> Identity | None:
+        if not isinstance(token, str):
+            return None
+        return await asyncio.to_thread(self.tokens.verify, token)
+
+
+def _done(result: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+    future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    future.set_result(result)
+    return future
+
+
+def _explain(exc: ValidationError) -> str:
+    """Pydantic's errors as one readable line: `count: Input should be greater than or equal to 0`."""
+    parts = []
+    for error in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in error["loc"]) or "command"
+        msg = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            msg = "is not a field of this command"
+        elif error["type"] == "missing":
+            msg = "is required"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+__all__ = ["Hub", "HubError"]

@@ -1,0 +1,418 @@
+"""The live state: a fold of the event log, and the one place where site status is derived.
+
+`State.apply(event)` is the only way state changes, both live and when rebuilding from the log on
+start; it returns the result a command's answer carries, so a retried `op_id` gets the same answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config
+from .model import Incident, Question, SiteState, iso
+from .store import Event
+
+TIMELINE_STEP_SECONDS = 10.0
+
+# Moderator moves between question statuses; `answered_written` comes only from `question.answer`.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "submitted": frozenset({"queued", "on_air", "answered", "deferred", "rejected"}),
+    "queued": frozenset({"submitted", "on_air", "answered", "deferred", "rejected"}),
+    "on_air": frozenset({"queued", "answered", "deferred"}),
+    "answered": frozenset({"queued", "deferred"}),
+    "deferred": frozenset({"queued", "on_air", "answered"}),
+    "rejected": frozenset({"submitted", "queued"}),
+    "answered_written": frozenset(),
+    "merged": frozenset(),
+}
+OPEN_QUESTION = frozenset({"submitted", "queued", "on_air"})
+
+
+def derive_status(site: SiteState, now: float, timeout: float, required: Iterable[str]) -> str:
+    """Site status exactly as the contract defines it, from the folded facts and the clock."""
+    if site.checked_in is None:
+        return "offline"
+    fresh = site.last_seen is not None and now - site.last_seen <= timeout
+    video_contradicted = site.video == "absent" and site.checks.get("video_link") is True
+    healthy = (all(site.checks.get(item) is True for item in required)
+               and not video_contradicted and not site.open_incidents())
+    if not site.ever_ready:
+        return ("ready" if healthy else "checking") if fresh else "offline"
+    if not fresh:
+        return "lost"
+    return "ready" if healthy else "degraded"
+
+
+@dataclass(slots=True)
+class Changes:
+    """What changed since the last push: ids to re-send, whether the shared parts moved, the raw events."""
+
+    sites: set[str] = field(default_factory=set)
+    questions: set[str] = field(default_factory=set)
+    misc: bool = False
+    events: list[Event] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.sites or self.questions or self.misc or self.events)
+
+
+class State:
+    """Everything the hub knows, folded from events; views are built from it on demand."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.tz = config.event.tz
+        self.seq = 0
+        self.phase = "setup"
+        self.phase_history: list[dict[str, Any]] = []
+        self.sites = {s.id: SiteState(config=s) for s in config.sites}
+        self.questions: dict[str, Question] = {}
+        self.floor: dict[str, Any] | None = None
+        self.agencies: dict[str, dict[str, Any]] = {}
+        self.agenda_current: str | None = None
+        self.agenda_times: dict[str, dict[str, float | None]] = {}
+        self.ops: dict[str, dict[str, Any]] = {}
+        self.present_total = 0
+        self.sites_ready = 0
+        self.timeline: list[list[float]] = []
+        self.changes = Changes()
+        self._fold: dict[str, Callable[[Event], dict[str, Any]]] = {
+            "site.checkin": self._checkin, "site.check": self._check, "site.heartbeat": self._heartbeat_event,
+            "site.incident": self._incident, "site.status": self._status, "site.presence": self._presence,
+            "attendance.set": self._attendance, "attendance.add": self._attendance,
+            "question.submit": self._submit, "question.update": self._update, "question.answer": self._answer,
+            "floor.call": self._floor_call, "agency.attendance": self._agency_attendance,
+            "event.phase": self._phase, "agenda.advance": self._agenda,
+        }
+
+    # -- folding ---------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> dict[str, Any]:
+        """Fold one event in; return the command result (always with its seq)."""
+        self.seq = event.seq
+        result = self._fold[event.type](event)
+        result["seq"] = event.seq
+        if event.op_id is not None:
+            self.ops[event.op_id] = result
+        self.changes.events.append(event)
+        return result
+
+    def take_changes(self) -> Changes:
+        changes, self.changes = self.changes, Changes()
+        return changes
+
+    def _site(self, event: Event) -> SiteState:
+        site = self.sites[event.site]  # type: ignore[index]
+        site.updated_seq = event.seq
+        self.changes.sites.add(site.id)
+        return site
+
+    def _question(self, qid: str, event: Event) -> Question:
+        question = self.questions[qid]
+        question.updated_seq = event.seq
+        self.changes.questions.add(qid)
+        return question
+
+    def _misc(self) -> None:
+        self.changes.misc = True
+
+    def _checkin(self, e: Event) -> dict[str, Any]:
+        site = self._site(e)
+        site.technician, site.phone = e.data["technician"], e.data.get("phone")
+        site.checked_in = site.checked_in or e.ts
+        site.last_seen = e.ts
+        return {"site": site.id, "checked_in": iso(site.checked_in, self.tz)}
+
+    def _check(self, e: Event) -> dict[str, Any]:
+        site = self._site(e)
+        site.checks[e.data["item"]] = e.data["ok"]
+        if e.data.get("note"):
+            site.check_notes[e.data["item"]] = e.data["note"]
+        site.last_seen = e.ts
+        return {"site": site.id, "item": e.data["item"], "ok": e.data["ok"]}
+
+    def _heartbeat_event(self, e: Event) -> dict[str, Any]:
+        site = self._site(e)
+        site.last_stored_heartbeat = e.ts
+        return self.heartbeat(site, e.ts, e.data)
+
+    def heartbeat(self, site: SiteState, ts: float, measurements: dict[str, Any]) -> dict[str, Any]:
+        """A heartbeat's effect, stored or not: the site is seen now, its link judged by round-trip time."""
+        site.last_seen = site.last_heartbeat = ts
+        site.measurements = measurements
+        rtt = measurements.get("rtt_ms")
+        link = None if rtt is None else ("poor" if rtt > self.config.heartbeat.rtt_poor_ms else "good")
+        changed = link != site.link
+        site.link = link
+        if changed:
+            self.changes.sites.add(site.id)
+        return {"site": site.id, "link": link, "link_changed": changed}
+
+    def _incident(self, e: Event) -> dict[str, Any]:
+        site = self._site(e)
+        site.last_seen = e.ts
+        if e.data["open"]:
+            incident = Incident(id=f"i{e.seq}", kind=e.data["kind"], note=e.data.get("note", ""), opened=e.ts)
+            site.incidents[incident.id] = incident
+        else:
+            incident = site.incidents[e.data["incident"]]
+            incident.closed, incident.close_note = e.ts, e.data.get("note")
+        return {"site": site.id, "incident": incident.id, "open": incident.closed is None}
+
+    def _status(self, e: Event) -> dict[str, Any]:
+        site = self._site(e)
+        before = site.status
+        site.status, site.status_since = e.data["status"], e.ts
+        site.ever_ready = site.ever_ready or site.status == "ready"
+        self.sites_ready += (site.status == "ready") - (before == "ready")
+        self._mark_timeline(e.ts)
+        return {"site": site.id, "status": site.status}
+
+    def _presence(self, e: Event) -> dict[str, Any]:
+        site = self._site(e)
+        site.video = e.data["video"]
+        return {"site": site.id, "video": site.video}
+
+    def _attendance(self, e: Event) -> dict[str, Any]:
+        site = self._site(e)
+        category = e.data["category"]
+        before = site.attendance.get(category, 0)
+        count = e.data["count"] if e.type == "attendance.set" else max(0, before + e.data["delta"])
+        site.attendance[category] = count
+        self.present_total += count - before
+        site.peak = max(site.peak, site.present)
+        self._mark_timeline(e.ts)
+        self._misc()
+        result: dict[str, Any] = {"site": site.id, "category": category, "count": count, "present": site.present}
+        if site.config.capacity is not None and site.present > site.config.capacity:
+            result["warning"] = f"over capacity: {site.present} present, {site.config.capacity} seats"
+        return result
+
+    def _mark_timeline(self, ts: float) -> None:
+        point = [ts, float(self.present_total), float(self.sites_ready)]
+        if self.timeline and ts - self.timeline[-1][0] < TIMELINE_STEP_SECONDS and len(self.timeline) > 1:
+            self.timeline[-1] = point
+        else:
+            self.timeline.append(point)
+
+    def _submit(self, e: Event) -> dict[str, Any]:
+        qid = f"q{e.seq}"
+        d = e.data
+        self.questions[qid] = Question(
+            id=qid, seq=e.seq, site=e.site or "", origin=d.get("origin", "floor"), topic=d["topic"], text=d["text"],
+            delegate=d["delegate"], wants_to_speak=d.get("wants_to_speak", False), submitted=e.ts,
+            agency=d.get("agency"), position=float(e.seq), actor=e.actor, updated_seq=e.seq)
+        self.changes.questions.add(qid)
+        self._misc()
+        return {"question": qid, "status": "submitted"}
+
+    def _update(self, e: Event) -> dict[str, Any]:
+        d = e.data
+        q = self._question(d["question"], e)
+        for key in ("agency", "position", "answer_note", "reason"):
+            if key in d:
+                setattr(q, key, d[key])
+        if d.get("merged_into"):
+            self._merge(q, self._question(d["merged_into"], e), e.ts)
+        elif "status" in d and d["status"] != q.status:
+            self._move(q, d["status"], e.ts)
+        self._misc()
+        return {"question": q.id, "status": q.status}
+
+    def _move(self, q: Question, status: str, ts: float) -> None:
+        """Change a question's status, keeping the floor and speaking time in step."""
+        if q.status == "on_air":
+            self._end_air(q, ts)
+        q.status = status
+        if status == "on_air":
+            for other in self.questions.values():
+                if other.status == "on_air" and other is not q:
+                    self._end_air(other, ts)
+                    other.status = "queued"
+                    self.changes.questions.add(other.id)
+            q.on_air_at = ts
+            self.floor = {"site": q.site, "question": q.id, "since": ts}
+        if status == "deferred":
+            q.deferred_at = ts
+            start = max(self.config.event.date, dt.datetime.fromtimestamp(ts, self.tz).date())
+            q.due = (start + dt.timedelta(days=self.config.deadlines.written_answer_days)).isoformat()
+
+    def _end_air(self, q: Question, ts: float) -> None:
+        if q.on_air_at is not None:
+            q.spoken_seconds += max(0.0, ts - q.on_air_at)
+        q.ended_at = ts
+        if self.floor and self.floor.get("question") == q.id:
+            self.floor = None
+
+    def _merge(self, q: Question, into: Question, ts: float) -> None:
+        if q.status == "on_air":
+            self._end_air(q, ts)
+        q.status, q.merged_into = "merged", into.id
+        asker = {"question": q.id, "site": q.site, **q.delegate}
+        into.co_askers.extend([asker, *q.co_askers])
+
+    def _answer(self, e: Event) -> dict[str, Any]:
+        d = e.data
+        q = self._question(d["question"], e)
+        record = {"text": d["text"], "reference": d.get("reference"), "date": d.get("date"), "at": iso(e.ts, self.tz),
+                  "by": e.actor}
+        if d["kind"] == "draft":
+            q.draft = record
+        else:
+            if q.status == "on_air":
+                self._end_air(q, e.ts)
+            q.written, q.status = record, "answered_written"
+        self._misc()
+        return {"question": q.id, "status": q.status}
+
+    def _floor_call(self, e: Event) -> dict[str, Any]:
+        qid = e.data.get("question")
+        if qid is not None and self.questions[qid].status != "on_air":
+            self._move(self._question(qid, e), "on_air", e.ts)
+        self.floor = {"site": e.site, "question": qid, "since": e.ts}
+        self._misc()
+        return {"site": e.site, "question": qid}
+
+    def _agency_attendance(self, e: Event) -> dict[str, Any]:
+        d = e.data
+        self.agencies[d["agency"]] = {"status": d["status"], "delegate": d.get("delegate"),
+                                      "written_report": d.get("written_report", False), "at": iso(e.ts, self.tz)}
+        self._misc()
+        return {"agency": d["agency"], "status": d["status"]}
+
+    def _phase(self, e: Event) -> dict[str, Any]:
+        self.phase = e.data["phase"]
+        self.phase_history.append({"phase": self.phase, "at": iso(e.ts, self.tz)})
+        self._misc()
+        return {"phase": self.phase}
+
+    def _agenda(self, e: Event) -> dict[str, Any]:
+        if self.agenda_current is not None:
+            self.agenda_times[self.agenda_current]["ended"] = e.ts
+        self.agenda_current = e.data["item"]
+        self.agenda_times[self.agenda_current] = {"started": e.ts, "ended": None}
+        self._misc()
+        return {"item": self.agenda_current}
+
+    # -- derived -----------------------------------------------------------------------------
+
+    def derived_status(self, site: SiteState, now: float) -> str:
+        return derive_status(site, now, self.config.heartbeat.timeout_seconds, self.config.required_checks)
+
+    def status_drift(self, now: float, site_ids: Iterable[str] | None = None) -> list[tuple[str, str]]:
+        """Sites whose derived status differs from the recorded one: (site, new status) to record."""
+        ids = self.sites if site_ids is None else site_ids
+        out = []
+        for sid in ids:
+            site = self.sites[sid]
+            status = self.derived_status(site, now)
+            if status != site.status:
+                out.append((sid, status))
+        return out
+
+    def grace(self, now: float) -> None:
+        """After a restart, give live sites one timeout to reconnect before they count as lost."""
+        for site in self.sites.values():
+            if site.status in ("checking", "ready", "degraded") and site.last_seen is not None:
+                site.last_seen = max(site.last_seen, now)
+
+    def question_visible(self, q: Question, agency: str | None) -> bool:
+        return agency is None or q.agency == agency
+
+    def suggest_next(self) -> str | None:
+        """The queued question to take next: the site that has spoken least, then the earliest in the queue."""
+        spoken: dict[str, int] = {}
+        last_spoke: dict[str, float] = {}
+        for q in self.questions.values():
+            if q.on_air_at is not None:
+                spoken[q.site] = spoken.get(q.site, 0) + 1
+                last_spoke[q.site] = max(last_spoke.get(q.site, 0.0), q.on_air_at)
+        queued = [q for q in self.questions.values() if q.status == "queued"]
+        if not queued:
+            return None
+        best = min(queued, key=lambda q: (spoken.get(q.site, 0), last_spoke.get(q.site, 0.0), q.position, q.seq))
+        return best.id
+
+    # -- views -------------------------------------------------------------------------------
+
+    def event_view(self) -> dict[str, Any]:
+        ev = self.config.event
+        return {
+            "id": ev.id, "title": ev.title, "organiser": ev.organiser, "venue": ev.venue, "phase": self.phase,
+            "date": ev.date.isoformat(), "start": ev.start, "duration_minutes": ev.duration_minutes,
+            "timezone": ev.timezone, "starts_at": ev.starts_at.isoformat(), "ends_at": ev.ends_at.isoformat(),
+            "readiness_deadline": (ev.starts_at - dt.timedelta(minutes=ev.readiness_deadline_minutes)).isoformat(),
+            "phase_history": list(self.phase_history),
+        }
+
+    def totals(self) -> dict[str, Any]:
+        by_category: dict[str, int] = {c.id: 0 for c in self.config.categories}
+        by_status: dict[str, int] = {}
+        for site in self.sites.values():
+            for category, count in site.attendance.items():
+                by_category[category] = by_category.get(category, 0) + count
+            by_status[site.status] = by_status.get(site.status, 0) + 1
+        questions: dict[str, int] = {}
+        for q in self.questions.values():
+            questions[q.status] = questions.get(q.status, 0) + 1
+        spoken = [q.spoken_seconds for q in self.questions.values() if q.spoken_seconds > 0]
+        return {
+            "attendance": self.present_total, "expected": self.config.expected_total, "by_category": by_category,
+            "sites_ready": self.sites_ready, "sites": len(self.sites), "sites_by_status": by_status,
+            "questions": questions, "avg_answer_seconds": round(sum(spoken) / len(spoken), 1) if spoken else None,
+        }
+
+    def floor_view(self) -> dict[str, Any]:
+        floor = dict(self.floor) if self.floor else {"site": None, "question": None, "since": None}
+        floor["since"] = iso(floor["since"], self.tz)
+        floor["next"] = self.suggest_next()
+        return floor
+
+    def agenda_view(self) -> dict[str, Any]:
+        items = []
+        for item in self.config.agenda:
+            times = self.agenda_times.get(item.id, {})
+            items.append({"id": item.id, "title": item.title, "minutes": item.minutes, "topic": item.topic,
+                          "started": iso(times.get("started"), self.tz), "ended": iso(times.get("ended"), self.tz)})
+        current = next((i for i in items if i["id"] == self.agenda_current), None)
+        return {"current": current, "items": items}
+
+    def shared_view(self) -> dict[str, Any]:
+        """The parts every frame re-sends whole: small, and cheaper to send than to diff."""
+        return {"event": self.event_view(), "totals": self.totals(), "floor": self.floor_view(),
+                "agenda": self.agenda_view(), "agencies": dict(self.agencies),
+                "timeline": self.timeline[-360:]}
+
+    def meta_view(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "categories": [x.model_dump() for x in c.categories], "topics": [x.model_dump() for x in c.topics],
+            "agencies": [x.model_dump() for x in c.agencies], "checklist": [x.model_dump() for x in c.checklist],
+            "heartbeat": c.heartbeat.model_dump(), "deadlines": c.deadlines.model_dump(mode="json"),
+            "bridge": c.bridge.kind if c.bridge else None,
+        }
+
+    def snapshot(self, agency: str | None = None) -> dict[str, Any]:
+        return {
+            "seq": self.seq, **self.shared_view(), "config": self.meta_view(),
+            "sites": [s.view(self.tz) for s in self.sites.values()],
+            "questions": [q.view(self.tz) for q in self.questions.values() if self.question_visible(q, agency)],
+        }
+
+    def delta(self, site_ids: Iterable[str], question_ids: Iterable[str], agency: str | None = None) -> dict[str, Any]:
+        """The changed sites and questions, plus the shared parts."""
+        questions = (self.questions[q] for q in question_ids)
+        return {
+            **self.shared_view(),
+            "sites": [self.sites[s].view(self.tz) for s in site_ids],
+            "questions": [q.view(self.tz) for q in questions if self.question_visible(q, agency)],
+        }
+
+    def changed_since(self, seq: int) -> tuple[list[str], list[str]]:
+        """Sites and questions changed after `seq`, for a subscriber resuming after a reconnect."""
+        sites = [s.id for s in self.sites.values() if s.updated_seq > seq]
+        questions = [q.id for q in self.questions.values() if q.updated_seq > seq]
+        return sites, questions

@@ -1,0 +1,280 @@
+"""The append-only event log in SQLite: group-committed appends, reads from a seq, following the tail.
+
+One writer thread owns the write connection. `append` queues an event and returns a future that
+resolves once the event's batch is committed with `synchronous=FULL` (fsynced), so a burst of
+commands from many connections shares one fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlite_utils
+
+SCHEMA_VERSION = 2
+MAX_BATCH = 4096
+
+
+class StoreError(Exception):
+    """The database cannot be used as it is; the message says why and what to do."""
+
+
+@dataclass(slots=True, frozen=True)
+class Event:
+    """One stored fact. `actor` is the id of the token that caused it, or "hub" for the hub's own."""
+
+    seq: int
+    ts: float
+    type: str
+    data: dict[str, Any]
+    actor: str | None = None
+    site: str | None = None
+    op_id: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The event as pushed to subscribers and written to JSON exports."""
+        return {"seq": self.seq, "ts": self.ts, "type": self.type, "site": self.site, "data": self.data}
+
+
+def _migrate_v1(db: sqlite_utils.Database) -> None:
+    db["events"].create(
+        {"seq": int, "ts": float, "type": str, "actor": str, "site": str, "op_id": str, "data": str},
+        pk="seq",
+        not_null={"ts", "type", "data"},
+    )
+    db.execute("CREATE UNIQUE INDEX events_op_id ON events(op_id) WHERE op_id IS NOT NULL")
+    db["tokens"].create(
+        {"id": str, "hash": str, "role": str, "site": str, "agency": str, "label": str,
+         "created": float, "revoked": float},
+        pk="id",
+        not_null={"hash", "role", "created"},
+    )
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
+
+def _migrate_v2(db: sqlite_utils.Database) -> None:
+    db["snapshots"].create({"seq": int, "ts": float, "data": bytes}, pk="seq", not_null={"ts", "data"})
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2}
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """A connection with the settings every user of the file needs (WAL, full fsync, busy wait)."""
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def open_database(path: str | Path, event_id: str | None = None) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the database; refuse damaged files and other events' logs."""
+    path = Path(path)
+    existed = path.exists() and path.stat().st_size > 0
+    try:
+        conn = connect(path)
+        if existed:
+            row = conn.execute("PRAGMA quick_check").fetchone()
+            if row[0] != "ok":
+                raise StoreError(f"{path}: database is damaged ({row[0]}); restore it from a backup")
+        db = sqlite_utils.Database(conn)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{path}: made by a newer diemcau (schema {version} > {SCHEMA_VERSION})")
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            with conn:
+                conn.execute("BEGIN")
+                MIGRATIONS[number](db)
+                conn.execute(f"PRAGMA user_version={number}")
+        if event_id is not None:
+            _bind_event(conn, path, event_id)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a usable diemcau database ({exc}); restore it from a backup") from None
+    return conn
+
+
+def _bind_event(conn: sqlite3.Connection, path: Path, event_id: str) -> None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'event_id'").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO meta(key, value) VALUES ('event_id', ?)", (event_id,))
+    elif row[0] != event_id:
+        raise StoreError(f"{path}: holds event {row[0]!r}, not {event_id!r}; use another --db")
+
+
+def _row_event(row: tuple) -> Event:
+    seq, ts, type_, actor, site, op_id, data = row
+    return Event(seq=seq, ts=ts, type=type_, actor=actor, site=site, op_id=op_id, data=orjson.loads(data))
+
+
+_SELECT = "SELECT seq, ts, type, actor, site, op_id, data FROM events"
+
+
+@dataclass(eq=False)
+class _Pending:
+    event: Event
+    future: asyncio.Future[None]
+
+
+@dataclass(eq=False)
+class EventLog:
+    """The log: `append` (idempotency key `op_id` unique in the table), `read` from a seq, `follow` the tail."""
+
+    path: Path
+    event_id: str | None = None
+    batches: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+    durable_seq: int = 0
+    _queue: queue.SimpleQueue[_Pending | None] = field(default_factory=queue.SimpleQueue)
+    _thread: threading.Thread | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self._reader = open_database(self.path, self.event_id)
+        self.durable_seq = self.last_seq()
+
+    def last_seq(self) -> int:
+        return self._reader.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+
+    def count(self) -> int:
+        return self._reader.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def read(self, since: int = 0, until: int | None = None) -> Iterator[Event]:
+        """Events with seq > since (and <= until), in order; a separate cursor, safe beside the writer."""
+        sql, args = f"{_SELECT} WHERE seq > ?", [since]
+        if until is not None:
+            sql += " AND seq <= ?"
+            args.append(until)
+        for row in self._reader.execute(sql + " ORDER BY seq", args):
+            yield _row_event(row)
+
+    async def follow(self, since: int = 0, poll_seconds: float = 0.5) -> AsyncIterator[Event]:
+        """Every event after `since`, then each new one as it is committed, by this or another process."""
+        while True:
+            batch = await asyncio.to_thread(lambda: list(self.read(since)))
+            for event in batch:
+                since = event.seq
+                yield event
+            if not batch:
+                await asyncio.sleep(poll_seconds)
+
+    def start(self) -> None:
+        """Start the writer thread; appends are accepted from the running loop only after this."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._write_loop, name="event-log-writer", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop the writer."""
+        if self._thread is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+        self._reader.close()
+
+    def append(self, event: Event) -> asyncio.Future[None]:
+        """Queue one event; the future resolves when it is fsynced, or fails with the write error."""
+        assert self._loop is not None, "EventLog.start() first"
+        future = self._loop.create_future()
+        self._queue.put(_Pending(event, future))
+        return future
+
+    async def wait_durable(self, seq: int) -> None:
+        """Return once every event up to `seq` is committed."""
+        if seq <= self.durable_seq:
+            return
+        assert self._loop is not None
+        future = self._loop.create_future()
+        self._waiters.append((seq, future))
+        await future
+
+    def _write_loop(self) -> None:
+        conn = connect(self.path)
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            error = self._commit(conn, batch)
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._settle, batch, error)
+        conn.close()
+
+    @staticmethod
+    def _commit(conn: sqlite3.Connection, batch: list[_Pending]) -> BaseException | None:
+        rows = [
+            (p.event.seq, p.event.ts, p.event.type, p.event.actor, p.event.site, p.event.op_id,
+             orjson.dumps(p.event.data).decode())
+            for p in batch
+        ]
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT INTO events(seq, ts, type, actor, site, op_id, data) VALUES (?,?,?,?,?,?,?)", rows)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return exc
+        return None
+
+    def _settle(self, batch: list[_Pending], error: BaseException | None) -> None:
+        self.batches += 1
+        self.batch_sizes.append(len(batch))
+        if len(self.batch_sizes) > 1000:
+            del self.batch_sizes[:500]
+        for pending in batch:
+            if pending.future.done():
+                continue
+            if error is None:
+                pending.future.set_result(None)
+            else:
+                pending.future.set_exception(StoreError(f"write failed: {error}"))
+        if error is None:
+            self.durable_seq = max(self.durable_seq, batch[-1].event.seq)
+            self._release_waiters()
+
+    def _release_waiters(self) -> None:
+        still = []
+        for seq, future in self._waiters:
+            if seq <= self.durable_seq:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                still.append((seq, future))
+        self._waiters = still
+
+    def save_snapshot(self, seq: int, data: bytes) -> None:
+        """Keep one state snapshot so a restart folds only the tail; older ones are dropped."""
+        conn = connect(self.path)
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT OR REPLACE INTO snapshots(seq, ts, data) VALUES (?,?,?)", (seq, time.time(), data))
+                conn.execute("DELETE FROM snapshots WHERE seq < ?", (seq,))
+        finally:
+            conn.close()
+
+    def latest_snapshot(self) -> tuple[int, bytes] | None:
+        row = self._reader.execute("SELECT seq, data FROM snapshots ORDER BY seq DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else None

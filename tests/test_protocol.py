@@ -1,0 +1,226 @@
+"""The websocket protocol over a real socket: auth, the envelope, every error code, idempotency, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+import websockets
+
+from sites.client import AuthFailed, HubClient
+
+from .conftest import RunningHub, StartHub
+
+QUESTION = {"site": "dak-ha", "delegate": {"name": "Nguyễn Thị Lan", "unit": "Công ty Cao su Kon Tum"},
+            "topic": "livelihood", "text": "Đề nghị hỗ trợ nhà ở cho công nhân khu công nghiệp Hòa Bình."}
+
+
+async def test_auth_ok_names_role_and_site(hub: RunningHub) -> None:
+    client = await hub.client("registrar", site="dak-ha")
+    assert client.identity == {"type": "auth_ok", "role": "registrar", "site": "dak-ha", "agency": None}
+
+
+@pytest.mark.parametrize("first", [
+    {"type": "auth", "token": "nope.nope"},
+    {"type": "auth", "token": 42},
+    {"type": "hello"},
+    [1, 2],
+])
+async def test_bad_auth_is_refused_and_closed(hub: RunningHub, first: object) -> None:
+    async with websockets.connect(hub.ws_url) as ws:
+        await ws.send(json.dumps(first))
+        reply = json.loads(await ws.recv())
+        assert reply["type"] == "auth_invalid" and reply["message"]
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd.code == 1008
+
+
+async def test_revoked_token_cannot_connect_and_is_disconnected(hub: RunningHub) -> None:
+    client = await hub.client("viewer")
+    hub.tokens.revoke(client.token.split(".")[0])
+    await asyncio.wait_for(client.closed.wait(), 5)
+    with pytest.raises(AuthFailed):
+        await HubClient(hub.ws_url, client.token).connect()
+
+
+async def test_exactly_one_answer_per_id_in_order(hub: RunningHub) -> None:
+    client = await hub.client("registrar", site="dak-ha")
+    frames = await asyncio.gather(*[
+        client.send("attendance.add", site="dak-ha", category="workers", delta=1) for _ in range(50)])
+    assert [f["success"] for f in frames] == [True] * 50
+    assert sorted(f["result"]["count"] for f in frames) == list(range(1, 51))
+    assert all(isinstance(f["result"]["seq"], int) for f in frames)
+
+
+@pytest.mark.parametrize("frame, code", [
+    ({"id": 1, "type": "no.such"}, "unknown_command"),
+    ({"id": 2, "type": "attendance.set", "site": "dak-ha", "category": "workers", "count": -1, "op_id": "x"},
+     "invalid_format"),
+    ({"id": 3, "type": "attendance.set", "site": "dak-ha", "category": "workers", "count": "5", "op_id": "x"},
+     "invalid_format"),
+    ({"id": 4, "type": "attendance.set", "site": "dak-ha", "category": "workers", "count": 5}, "invalid_format"),
+    ({"id": 5, "type": "attendance.set", "site": "dak-ha", "category": "nobody", "count": 5, "op_id": "y"},
+     "not_found"),
+    ({"id": 6, "type": "attendance.set", "site": "kon-ray", "category": "workers", "count": 5, "op_id": "z"},
+     "unauthorized"),
+    ({"id": 7, "type": "event.phase", "phase": "live", "op_id": "p"}, "unauthorized"),
+    ({"id": 8, "type": "attendance.set", "site": "dak-ha", "category": "workers", "count": 5, "op_id": "w",
+      "extra": 1}, "invalid_format"),
+    ({"id": 9, "type": "attendance.set", "site": "dak-ha", "category": "workers", "count": 10**30, "op_id": "v"},
+     "invalid_format"),
+])
+async def test_error_codes(hub: RunningHub, frame: dict, code: str) -> None:
+    client = await hub.client("registrar", site="dak-ha")
+    msg_id = frame["id"]
+    await client.send_raw(json.dumps(frame))
+    answer = await client.next_push(lambda f: f.get("id") == msg_id)
+    assert answer["success"] is False and answer["error"]["code"] == code, answer
+    assert answer["error"]["message"]
+
+
+async def test_unknown_site_is_not_found_for_unbound_roles(hub: RunningHub) -> None:
+    moderator = await hub.client("moderator")
+    answer = await moderator.send("question.submit", **{**QUESTION, "site": "atlantis"})
+    assert answer["error"]["code"] == "not_found"
+
+
+async def test_malformed_frames_get_errors_and_the_connection_stays(hub: RunningHub) -> None:
+    client = await hub.client("viewer")
+    for bad in ["not json", "[1,2]", '{"type": "ping"}', '{"id": "7", "type": "ping"}', '{"id": true, "type": "ping"}']:
+        await client.send_raw(bad)
+        answer = await client.next_push(lambda f: f.get("type") == "result")
+        assert answer["success"] is False and answer["error"]["code"] == "invalid_format", (bad, answer)
+    await client.send_raw(b"\x00\x01binary")
+    answer = await client.next_push(lambda f: f.get("type") == "result")
+    assert "binary" in answer["error"]["message"]
+    assert (await client.call("ping"))["now"] > 0
+
+
+async def test_oversized_frame_refused(hub: RunningHub) -> None:
+    client = await hub.client("moderator")
+    answer = await client.send("question.submit", **{**QUESTION, "text": "x" * 70_000})
+    assert answer["error"]["code"] == "invalid_format" and "limit" in answer["error"]["message"]
+    await client.send_raw("y" * (hub.config.limits.max_frame_bytes * 5))
+    await asyncio.wait_for(client.closed.wait(), 5)
+    assert client.ws.close_code == 1009
+
+
+async def test_question_text_limit(hub: RunningHub) -> None:
+    client = await hub.client("moderator")
+    answer = await client.send("question.submit", **{**QUESTION, "text": "đ" * 2001})
+    assert answer["error"]["code"] == "invalid_format" and "text" in answer["error"]["message"]
+
+
+async def test_same_op_id_returns_first_answer_and_changes_nothing(hub: RunningHub) -> None:
+    client = await hub.client("registrar", site="dak-ha")
+    first = await client.call("attendance.add", site="dak-ha", category="workers", delta=5, op_id="retry-1")
+    again = await client.call("attendance.add", site="dak-ha", category="workers", delta=5, op_id="retry-1")
+    assert first == again and first["count"] == 5
+    assert hub.hub.state.sites["dak-ha"].attendance["workers"] == 5
+    assert hub.hub.log.count() == 1
+
+
+async def test_rate_limit_for_site_tokens_not_admin(hub: RunningHub) -> None:
+    registrar = await hub.client("registrar", site="dak-ha")
+    answers = await asyncio.gather(*[registrar.send("ping") for _ in range(120)])
+    codes = [a["error"]["code"] for a in answers if not a["success"]]
+    assert codes and set(codes) == {"rate_limited"}
+    admin = await hub.client("admin")
+    answers = await asyncio.gather(*[admin.send("ping") for _ in range(300)])
+    assert all(a["success"] for a in answers)
+
+
+async def test_flooding_client_is_closed_with_reason(hub: RunningHub) -> None:
+    viewer = await hub.client("viewer")
+    for _ in range(400):
+        await viewer.send_raw('{"id": 1, "type": "ping"}')
+    await asyncio.wait_for(viewer.closed.wait(), 5)
+    assert viewer.ws.close_code == 1008 and "rate" in viewer.ws.close_reason
+
+
+async def test_subscribe_pushes_each_change(hub: RunningHub) -> None:
+    chair = await hub.client("chair", subscribe=True)
+    registrar = await hub.client("registrar", site="kon-plong")
+    result = await registrar.call("attendance.set", site="kon-plong", category="workers", count=120)
+    frame = await chair.next_push(lambda f: f["type"] == "event" and f["seq"] >= result["seq"])
+    site = next(s for s in frame["sites"] if s["id"] == "kon-plong")
+    assert site["attendance"]["workers"] == 120 and frame["totals"]["attendance"] == 120
+    assert [e["type"] for e in frame["events"]] == ["attendance.set"]
+
+
+async def test_resume_with_since_misses_nothing(hub: RunningHub) -> None:
+    registrar = await hub.client("registrar", site="sa-thay")
+    first = await registrar.call("attendance.set", site="sa-thay", category="workers", count=10)
+    await registrar.call("question.submit", **{**QUESTION, "site": "sa-thay"})
+    await registrar.call("attendance.set", site="ngoc-hoi" if False else "sa-thay", category="guests", count=3)
+    viewer = await hub.client("viewer")
+    answer = await viewer.call("subscribe", since=first["seq"])
+    assert answer["mode"] == "delta"
+    frame = await viewer.next_push(lambda f: f["type"] == "event")
+    site = next(s for s in frame["sites"] if s["id"] == "sa-thay")
+    assert site["attendance"] == {"workers": 10, "guests": 3}
+    assert len(frame["questions"]) == 1 and frame["seq"] == hub.hub.state.seq
+    fresh = await hub.client("viewer")
+    assert (await fresh.call("subscribe"))["mode"] == "snapshot"
+
+
+async def test_state_is_rebuilt_from_the_log_after_restart(start_hub: StartHub) -> None:
+    first = await start_hub()
+    registrar = await first.client("registrar", site="dak-to")
+    await registrar.call("attendance.set", site="dak-to", category="workers", count=220)
+    moderator = await first.client("moderator")
+    q = await moderator.call("question.submit", **{**QUESTION, "site": "dak-to", "agency": "sxd"})
+    await moderator.call("question.update", question=q["question"], status="deferred")
+    await moderator.call("event.phase", phase="live")
+    token = registrar.token
+    await first.close_clients()
+    await first.server.close()
+
+    second = await start_hub()
+    state = second.hub.state
+    assert state.sites["dak-to"].attendance == {"workers": 220}
+    assert state.questions[q["question"]].status == "deferred" and state.phase == "live"
+    again = HubClient(second.ws_url, token)
+    await again.connect()
+    retried = await again.call("attendance.set", site="dak-to", category="workers", count=999,
+                               op_id="never-used-before")
+    assert retried["count"] == 999
+    await again.close()
+
+
+async def test_http_state_needs_a_token(hub: RunningHub) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{hub.url}/api/state") as response:
+            assert response.status == 401
+        async with http.get(f"{hub.url}/api/state", headers={"Authorization": "Bearer nope.nope"}) as response:
+            assert response.status == 401
+        token = hub.token("agency", agency="bhxh")
+        async with http.get(f"{hub.url}/api/state", headers={"Authorization": f"Bearer {token}"}) as response:
+            assert response.status == 200
+            body = await response.json()
+        assert body["seq"] == 0 and len(body["sites"]) == 11 and body["totals"]["expected"] == 2300
+        async with http.get(f"{hub.url}/healthz") as response:
+            assert (await response.json())["status"] == "ok"
+
+
+async def test_agency_snapshot_holds_only_its_questions(hub: RunningHub) -> None:
+    moderator = await hub.client("moderator")
+    await moderator.call("question.submit", **{**QUESTION, "agency": "bhxh"})
+    await moderator.call("question.submit", **{**QUESTION, "agency": "sxd"})
+    agency = await hub.client("agency", agency="bhxh")
+    await agency.call("subscribe")
+    snapshot = await agency.next_push(lambda f: f["type"] == "snapshot")
+    assert [q["agency"] for q in snapshot["state"]["questions"]] == ["bhxh"]
+
+
+async def test_foreign_origin_is_refused_but_no_origin_passes(hub: RunningHub) -> None:
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(hub.ws_url, additional_headers={"Origin": "http://evil.example"})
+    assert refused.value.response.status_code == 403
+    own = hub.url.replace("http://", "")
+    client = HubClient(hub.ws_url, hub.token("viewer"), origin=f"http://{own}")
+    await client.connect()
+    await client.close()
