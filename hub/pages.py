@@ -35,6 +35,10 @@ def _page(path: Path):
     return handler
 
 
+async def _favicon(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(DASHBOARD / "assets" / "favicon.svg", headers={"Content-Type": "image/svg+xml"})
+
+
 @web.middleware
 async def asset_headers(request: web.Request, handler):
     response = await handler(request)
@@ -47,4 +51,5 @@ def add_routes(app: web.Application) -> None:
     for route, path in PAGES.items():
         app.router.add_get(route, _page(path))
     app.router.add_static("/assets/", DASHBOARD / "assets", follow_symlinks=False)
+    app.router.add_get("/favicon.ico", _favicon)
     app.middlewares.append(asset_headers)
