@@ -94,14 +94,15 @@ class Connection:
             self.hub.connections.discard(self)
             self.hub.subscribers.discard(self)
             answerer.cancel()
-            await asyncio.gather(answerer, return_exceptions=True)
-            if not self.ws.closed:
-                with contextlib.suppress(asyncio.QueueFull):
-                    self.outbox.put_nowait(b"")  # let the writer drain what is queued, then stop
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(writer), 2)
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
+            try:
+                if not self.ws.closed:
+                    with contextlib.suppress(asyncio.QueueFull):
+                        self.outbox.put_nowait(b"")  # let the writer drain what is queued, then stop
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(writer), 2)
+            finally:
+                writer.cancel()
+                await asyncio.gather(answerer, writer, return_exceptions=True)
 
     async def _authenticate(self) -> bool:
         try:
