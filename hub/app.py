@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import http, pages
+from . import deadlines, documents, http, metrics, pages, questions_http, report_web
 from .config import Config
 from .keys import HUB
 from .service import Clock, Hub
@@ -25,6 +25,12 @@ def create_app(config: Config, db_path: str | Path, clock: Clock | None = None) 
         await hub.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(lambda app: hub.close_connections())  # before aiohttp waits for open handlers
     http.add_routes(app)
     pages.add_routes(app)
+    questions_http.add_routes(app)
+    deadlines.add_routes(app)
+    documents.add_routes(app)
+    metrics.add_routes(app)
+    report_web.add_routes(app)
     return app

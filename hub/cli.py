@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import socket
 import ssl
 import sys
@@ -13,8 +12,15 @@ from typing import Any
 
 import click
 
+from sites.agent import agent_command
+from sites.simulator import local_ws_url, run_in_app, simulate_command
+
 from . import __version__
+from .backup import backup_command, parse_every, schedule_backups
 from .config import Config, ConfigError, load_config
+from .daylog import configure as configure_logging
+from .doctor import doctor_command
+from .import_cli import import_questions as import_questions_command
 from .store import StoreError
 from .tokens import ROLES, IssuedToken, TokenStore
 
@@ -120,8 +126,20 @@ def print_links(issued: list[IssuedToken], url: str) -> None:
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
+              help="json: one JSON object per line, for a log shipper.")
+@click.option("--backup-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Take consistent backups into this folder (put it on another disk).")
+@click.option("--backup-every", default="5m", show_default=True, callback=lambda c, p, v: _duration(v),
+              help="How often to back up: 30s, 5m, 1h.")
+@click.option("--backup-keep", default=12, show_default=True, type=click.IntRange(min=1),
+              help="How many scheduled backups to keep.")
+@click.option("--simulate", is_flag=True, help="Also play a simulated meeting day against this hub (the demo).")
+@click.option("--speed", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="With --simulate: how many times faster than real time.")
 def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int, certfile: str | None,
-          keyfile: str | None, log_level: str) -> None:
+          keyfile: str | None, log_level: str, log_format: str, backup_dir: Path | None, backup_every: float,
+          backup_keep: int, simulate: bool, speed: float) -> None:
     """Start the hub for one event.
 
     On a fresh database it creates the access tokens and prints one link per role, site and
@@ -132,22 +150,35 @@ def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int
 
     from .app import create_app
 
-    setup_logging(log_level)
+    setup_logging(log_level, log_format)
     if bool(certfile) != bool(keyfile):
         fail("--certfile and --keyfile go together")
+    if simulate and certfile:
+        fail("--simulate is for the demo over plain http; leave out --certfile")
     ssl_context = None
     if certfile:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(certfile, keyfile)
+        try:
+            ssl_context.load_cert_chain(certfile, keyfile)
+        except (ssl.SSLError, OSError) as exc:
+            fail(f"cannot use {certfile} / {keyfile} for TLS ({exc}); give a PEM certificate and its private key")
     app = create_app(config, db_path)
     url = base_url(config, host, port, tls=ssl_context is not None)
     store = TokenStore(db_path)
     if store.is_empty():
         announce_tokens(config, store, url, db_path)
+    if backup_dir is not None:
+        schedule_backups(app, db_path, backup_dir, backup_every, backup_keep)
+    if simulate:
+        run_in_app(app, config, config_path, db_path, local_ws_url(host, port), speed, seed=2023)
+        click.echo(f"  simulating the meeting day at {speed:g}x: open the chair link to watch it")
     click.echo(f"diemcau {__version__}: {config.event.title}")
     click.echo(f"  database {db_path} (seq {app_hub_seq(app)}), serving {url}  (Ctrl-C to stop)")
-    web.run_app(app, host=host, port=port, ssl_context=ssl_context, print=None, access_log=None,
-                handle_signals=True, shutdown_timeout=5)
+    try:
+        web.run_app(app, host=host, port=port, ssl_context=ssl_context, print=None, access_log=None,
+                    handle_signals=True, shutdown_timeout=5)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another hub running? try another --port")
 
 
 def app_hub_seq(app: Any) -> int:
@@ -237,15 +268,37 @@ def access_sheet(config: Config, config_path: Path, db_path: Path, out: Path, pu
     click.echo(f"{len(chosen)} site pages written to {out}")
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, fmt: str = "text") -> None:
     """One line per event that matters, with the time; tokens never appear (only their ids)."""
-    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
+    configure_logging(level, fmt)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_every(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+cli.add_command(agent_command)
+
+from .documents_cli import documents_command  # noqa: E402  (it builds on config_options above)
+
+cli.add_command(documents_command)
+cli.add_command(import_questions_command)
+cli.add_command(simulate_command)
+cli.add_command(backup_command)
+cli.add_command(doctor_command)
+
+from .report_cli import report_command  # noqa: E402  (it builds on config_options above)
+
+cli.add_command(report_command)
+
+from .audit import audit_command  # noqa: E402  (it builds on config_options above)
+
+cli.add_command(audit_command)
 
 
 def main() -> None:
     cli()
 
-
-if __name__ == "__main__":
-    main()

@@ -129,6 +129,7 @@ class Bridge(_Strict):
     room: str | None = None  # Jitsi room name, or BigBlueButton meeting id
     domain: str | None = None  # Jitsi XMPP domain, sent as Host and as ?domain=
     secret: str | None = None  # BigBlueButton shared secret
+    checksum: Literal["sha1", "sha256", "sha384", "sha512"] = "sha1"  # BigBlueButton checksum hash
     token: str | None = None  # Jitsi room-size token, when verification is on
     health_url: str | None = None  # Jitsi Videobridge /colibri/stats or /about/health
     poll_seconds: Annotated[float, Field(gt=0)] = 5
@@ -151,6 +152,20 @@ class Deadlines(_Strict):
     written_answer_days: Annotated[int, Field(gt=0, le=365)] = 15
 
 
+class Documents(_Strict):
+    """Who issues the official documents (Decree 30/2020/NĐ-CP header, number and signature block)."""
+
+    issuing_body: Name | None = None  # default: the event's organiser, e.g. "Ủy ban nhân dân tỉnh Kon Tum"
+    parent_body: Name | None = None  # the line above the issuing body, when there is one
+    place: Annotated[str, Field(max_length=100)] = ""  # the place-date line: "Kon Tum, ngày ..."
+    number_prefix: Annotated[str, Field(min_length=1, max_length=40)] = "UBND"  # "Số: .../UBND-KGVX"
+    authority: Name | None = None  # first line of the signature block: "TM. Ủy ban nhân dân", "KT. Chủ tịch"
+    signer_title: Name = "Chủ tịch"
+    signer_name: Name | None = None
+    reply_to: Name | None = None  # who collects the written answers; default: the issuing body
+    copy_to: list[Name] = []  # "Nơi nhận" lines after the addressee, before "Lưu: VT"
+
+
 class Server(_Strict):
     allowed_origins: list[str] = []
     public_url: str | None = None  # what printed links start with, e.g. behind a proxy
@@ -168,6 +183,7 @@ class Config(_Strict):
     limits: Limits = Limits()
     bridge: Bridge | None = None
     deadlines: Deadlines = Deadlines()
+    documents: Documents = Documents()
     server: Server = Server()
 
     @model_validator(mode="after")

@@ -70,7 +70,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request):
         raise web.HTTPForbidden(text=f"origin {request.headers.get('Origin')!r} is not allowed")
     limit = hub.config.limits.max_frame_bytes
-    ws = web.WebSocketResponse(max_msg_size=limit * 4, heartbeat=30, decode_text=False)
+    # No permessage-deflate: it would compress every pushed frame again per client and keep a zlib
+    # context (hundreds of KB) per connection; frames are encoded once and sent as the same bytes.
+    ws = web.WebSocketResponse(max_msg_size=limit * 4, heartbeat=30, decode_text=False, compress=False)
     await ws.prepare(request)
     conn = Connection(hub, ws, request.remote or "?")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,12 @@ def iso(ts: float | None, tz: ZoneInfo) -> str | None:
     """A timestamp in the event's time zone, as clients and reports show it."""
     if ts is None:
         return None
+    return _iso(ts, tz)
+
+
+@functools.lru_cache(maxsize=16384)
+def _iso(ts: float, tz: ZoneInfo) -> str:
+    """Cached: every view re-formats the same check-in and status times, frame after frame."""
     return dt.datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
 
 

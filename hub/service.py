@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from . import snapshot
+from .bridge import BridgePoller
 from .config import Config
+from .daylog import log_event
 from .model import iso
 from .protocol.commands import COMMANDS, Planned, SiteHeartbeat, Spec
 from .protocol.messages import (CLOSE_REVOKED, HubError, InvalidFormat, NotFound, Unauthorized, UnknownCommand,
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("diemcau.hub")
 Clock = Callable[[], float]
+SNAPSHOT_REUSE_SECONDS = 1.0  # heartbeats that change nothing stored may be this stale in a shared snapshot
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Hub:
         self.state = State(config)
         self.connections: set[Connection] = set()
         self.subscribers: set[Connection] = set()
+        self._snapshot_frames: dict[str | None, tuple[State, int, float, bytes]] = {}
         self.stats = Stats()
         self.started = clock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -67,9 +72,9 @@ class Hub:
     # -- life cycle -------------------------------------------------------------------------------
 
     def rebuild(self) -> None:
-        """Fold the whole log into a fresh state (on start, and after a failed write)."""
-        state = State(self.config)
-        for event in self.log.read(0):
+        """Fold the log into a fresh state (on start, and after a failed write): the latest snapshot, then the tail."""
+        state = snapshot.restore(self.config, self.log)
+        for event in self.log.read(state.seq):
             state.apply(event)
         state.take_changes()
         state.grace(self.clock())
@@ -79,15 +84,21 @@ class Hub:
     async def start(self) -> None:
         self.log.start()
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
-            ("fanout", self._fanout_loop()), ("status", self._status_loop()), ("revocations", self._revocation_loop()))]
+            ("fanout", self._fanout_loop()), ("status", self._status_loop()), ("revocations", self._revocation_loop()),
+            ("snapshots", snapshot.keep_snapshots(self)))]
+        if self.config.bridge is not None:
+            self._tasks.append(asyncio.create_task(BridgePoller(self).run(), name="bridge"))
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for conn in list(self.connections):
-            await conn.close_going_away()
+        await self.close_connections()
         await self.log.stop()
+
+    async def close_connections(self) -> None:
+        """Say "going away" to every client at once, so a shutdown never waits on open websockets."""
+        await asyncio.gather(*(conn.close_going_away() for conn in list(self.connections)), return_exceptions=True)
 
     # -- commands ---------------------------------------------------------------------------------
 
@@ -133,7 +144,8 @@ class Hub:
         rtt = measurements.get("rtt_ms")
         link = None if rtt is None else ("poor" if rtt > self.config.heartbeat.rtt_poor_ms else "good")
         due = site.last_stored_heartbeat is None or now - site.last_stored_heartbeat >= self.config.heartbeat.store_every_seconds
-        if due or link != site.link or site.status in ("offline", "lost"):
+        gap_ends = site.checked_in is not None and site.status in ("offline", "lost")  # not an idle agent
+        if due or link != site.link or gap_ends:
             return self._commit(Planned("site.heartbeat", site.id, measurements), who.token_id, None)
         result = self.state.heartbeat(site, now, measurements)
         result["seq"] = self.state.seq
@@ -141,16 +153,22 @@ class Hub:
         return _done(result)
 
     def _commit(self, planned: Planned, actor: str | None, op_id: str | None) -> Awaitable[dict[str, Any]]:
+        return self._after(*self._store(planned, actor, op_id))
+
+    def _store(self, planned: Planned, actor: str | None, op_id: str | None
+               ) -> tuple[asyncio.Future[None], dict[str, Any]]:
+        """Fold the event now and queue it for the disk; the future completes when it is durable."""
         event = Event(seq=self.state.seq + 1, ts=self.clock(), type=planned.type, data=planned.data,
                       actor=actor, site=planned.site, op_id=op_id)
         result = self.state.apply(event)
+        log_event(self.state, event)
         durable = self.log.append(event)
         durable.add_done_callback(self._check_write)
         if "warning" in result:
             log.warning("site %s: %s (seq %d)", planned.site, result["warning"], event.seq)
         if planned.site is not None:
             self._record_drift([planned.site])
-        return self._after(durable, result)
+        return durable, result
 
     async def _after(self, durable: asyncio.Future[None], result: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
@@ -170,15 +188,13 @@ class Hub:
             self.rebuild()
 
     def record(self, type_: str, site: str | None, data: dict[str, Any]) -> None:
-        """Store an event the hub itself observed (status changes, bridge presence)."""
-        self._commit(Planned(type_, site, data), "hub", None)
+        """Store an event the hub itself observed (status changes, bridge presence); nobody awaits its answer."""
+        self._store(Planned(type_, site, data), "hub", None)
 
     def _record_drift(self, site_ids: list[str] | None = None) -> None:
         for site_id, status in self.state.status_drift(self.clock(), site_ids):
             previous = self.state.sites[site_id].status
-            self.record("site.status", site_id, {"status": status, "previous": previous})
-            level = logging.WARNING if status in ("lost", "degraded") else logging.INFO
-            log.log(level, "site %s: %s -> %s", site_id, previous, status)
+            self.record("site.status", site_id, {"status": status, "previous": previous})  # logged by daylog
 
     # -- pushing ----------------------------------------------------------------------------------
 
@@ -186,8 +202,7 @@ class Hub:
         """Register for pushes; return the answer and the catch-up frame (a delta after `since`, or a snapshot)."""
         state = self.state
         if since is None or since > state.seq:
-            catch_up = encode({"type": "snapshot", "seq": state.seq, "now": self.now_iso(),
-                               "state": state.snapshot(conn.who.agency)})
+            catch_up = self._snapshot_frame(conn.who.agency)
             mode = "snapshot"
         else:
             sites, questions = state.changed_since(since)
@@ -196,6 +211,20 @@ class Hub:
             mode = "delta"
         self.subscribers.add(conn)
         return {"seq": state.seq, "mode": mode}, catch_up
+
+    def _snapshot_frame(self, agency: str | None) -> bytes:
+        """The encoded snapshot, built once for every subscriber arriving at the same seq within a second.
+
+        A reconnect storm (a thousand dashboards after a network blip) would otherwise build and encode
+        the whole state once per dashboard, and queue a thousand copies of it.
+        """
+        state, now = self.state, self.clock()
+        cached = self._snapshot_frames.get(agency)
+        if cached and cached[0] is state and cached[1] == state.seq and 0 <= now - cached[2] < SNAPSHOT_REUSE_SECONDS:
+            return cached[3]
+        frame = encode({"type": "snapshot", "seq": state.seq, "now": self.now_iso(), "state": state.snapshot(agency)})
+        self._snapshot_frames[agency] = (state, state.seq, now, frame)
+        return frame
 
     def now_iso(self) -> str | None:
         return iso(self.clock(), self.state.tz)

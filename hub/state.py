@@ -193,8 +193,8 @@ class State:
 
     def _mark_timeline(self, ts: float) -> None:
         point = [ts, float(self.present_total), float(self.sites_ready)]
-        if self.timeline and ts - self.timeline[-1][0] < TIMELINE_STEP_SECONDS and len(self.timeline) > 1:
-            self.timeline[-1] = point
+        if len(self.timeline) > 1 and ts - self.timeline[-2][0] < TIMELINE_STEP_SECONDS:
+            self.timeline[-1] = point  # points stay at least a step apart; the last one is always current
         else:
             self.timeline.append(point)
 
@@ -204,7 +204,8 @@ class State:
         self.questions[qid] = Question(
             id=qid, seq=e.seq, site=e.site or "", origin=d.get("origin", "floor"), topic=d["topic"], text=d["text"],
             delegate=d["delegate"], wants_to_speak=d.get("wants_to_speak", False), submitted=e.ts,
-            agency=d.get("agency"), position=float(e.seq), actor=e.actor, updated_seq=e.seq)
+            agency=d.get("agency"), position=float(e.seq), actor=e.actor, updated_seq=e.seq,
+            answer_note=d.get("answer_note"))
         self.changes.questions.add(qid)
         self._misc()
         return {"question": qid, "status": "submitted"}
@@ -322,18 +323,26 @@ class State:
     def question_visible(self, q: Question, agency: str | None) -> bool:
         return agency is None or q.agency == agency
 
-    def suggest_next(self) -> str | None:
-        """The queued question to take next: the site that has spoken least, then the earliest in the queue."""
-        spoken: dict[str, int] = {}
-        last_spoke: dict[str, float] = {}
+    def speaking_by_site(self) -> dict[str, dict[str, float]]:
+        """Per site: turns on the floor, seconds spoken (finished turns), and when it last went on air."""
+        out: dict[str, dict[str, float]] = {}
         for q in self.questions.values():
             if q.on_air_at is not None:
-                spoken[q.site] = spoken.get(q.site, 0) + 1
-                last_spoke[q.site] = max(last_spoke.get(q.site, 0.0), q.on_air_at)
+                site = out.setdefault(q.site, {"turns": 0, "seconds": 0.0, "last": 0.0})
+                site["turns"] += 1
+                site["seconds"] += q.spoken_seconds
+                site["last"] = max(site["last"], q.on_air_at)
+        return out
+
+    def suggest_next(self) -> str | None:
+        """The queued question to take next: the site that has spoken least, then the earliest in the queue."""
+        spoken = self.speaking_by_site()
         queued = [q for q in self.questions.values() if q.status == "queued"]
         if not queued:
             return None
-        best = min(queued, key=lambda q: (spoken.get(q.site, 0), last_spoke.get(q.site, 0.0), q.position, q.seq))
+        none = {"turns": 0, "last": 0.0}
+        best = min(queued, key=lambda q: (spoken.get(q.site, none)["turns"], spoken.get(q.site, none)["last"],
+                                          q.position, q.seq))
         return best.id
 
     # -- views -------------------------------------------------------------------------------
@@ -369,16 +378,34 @@ class State:
         floor = dict(self.floor) if self.floor else {"site": None, "question": None, "since": None}
         floor["since"] = iso(floor["since"], self.tz)
         floor["next"] = self.suggest_next()
+        floor["by_site"] = {site: {"turns": int(v["turns"]), "seconds": round(v["seconds"], 1)}
+                            for site, v in self.speaking_by_site().items()}
         return floor
 
     def agenda_view(self) -> dict[str, Any]:
+        """The programme, each item planned (event start + earlier items' minutes) against its actual times.
+
+        `late_seconds` (per item) and `behind_seconds` (the current item) are positive behind plan, negative
+        ahead; `forecast_end` assumes the current and later items take their planned minutes.
+        """
         items = []
+        planned = self.config.event.starts_at.timestamp()
         for item in self.config.agenda:
             times = self.agenda_times.get(item.id, {})
+            started, ended = times.get("started"), times.get("ended")
             items.append({"id": item.id, "title": item.title, "minutes": item.minutes, "topic": item.topic,
-                          "started": iso(times.get("started"), self.tz), "ended": iso(times.get("ended"), self.tz)})
+                          "started": iso(started, self.tz), "ended": iso(ended, self.tz),
+                          "planned_start": iso(planned, self.tz), "planned_end": iso(planned + item.minutes * 60, self.tz),
+                          "late_seconds": None if started is None else round(started - planned),
+                          "actual_minutes": None if started is None or ended is None else round((ended - started) / 60, 1)})
+            planned += item.minutes * 60
         current = next((i for i in items if i["id"] == self.agenda_current), None)
-        return {"current": current, "items": items}
+        forecast_end = None
+        if current is not None:
+            left = sum(i["minutes"] for i in items[items.index(current):])
+            forecast_end = iso(self.agenda_times[current["id"]]["started"] + left * 60, self.tz)  # type: ignore[operator]
+        return {"current": current, "items": items, "planned_end": iso(planned, self.tz),
+                "behind_seconds": current["late_seconds"] if current else None, "forecast_end": forecast_end}
 
     def shared_view(self) -> dict[str, Any]:
         """The parts every frame re-sends whole: small, and cheaper to send than to diff."""

@@ -81,12 +81,17 @@ def open_database(path: str | Path, event_id: str | None = None) -> sqlite3.Conn
     """Open (creating if needed) and migrate the database; refuse damaged files and other events' logs."""
     path = Path(path)
     existed = path.exists() and path.stat().st_size > 0
+    if path.exists() and not existed:
+        # SQLite would take an empty file (or one beside a leftover -wal) for a new database: a silent reset.
+        raise StoreError(f"{path}: the database file is empty (0 bytes), perhaps truncated; restore it from "
+                         "a backup, or delete it (and its -wal file) to start a new event")
     try:
         conn = connect(path)
         if existed:
             row = conn.execute("PRAGMA quick_check").fetchone()
             if row[0] != "ok":
-                raise StoreError(f"{path}: database is damaged ({row[0]}); restore it from a backup")
+                detail = " ".join(row[0].replace("*** in database main ***", "").split())[:300]
+                raise StoreError(f"{path}: database is damaged ({detail}); restore it from a backup")
         db = sqlite_utils.Database(conn)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
@@ -181,6 +186,11 @@ class EventLog:
             self._queue.put(None)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
+        self._reader.close()
+
+    def close(self) -> None:
+        """Close a log opened only to read it (the report), which never started a writer."""
+        assert self._thread is None, "a started log is closed with stop()"
         self._reader.close()
 
     def append(self, event: Event) -> asyncio.Future[None]:

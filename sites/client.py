@@ -101,7 +101,12 @@ class HubClient:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[msg_id] = future
         assert self.ws is not None, "connect() first"
-        await self.ws.send(json.dumps({"id": msg_id, "type": type_, **fields}, ensure_ascii=False))
+        try:
+            await self.ws.send(json.dumps({"id": msg_id, "type": type_, **fields}, ensure_ascii=False))
+        except BaseException:
+            self._waiting.pop(msg_id, None)
+            future.cancel()  # never sent: nobody will await its answer
+            raise
         return await asyncio.wait_for(future, timeout)
 
     async def call(self, type_: str, **fields: Any) -> dict[str, Any]:

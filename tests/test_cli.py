@@ -42,7 +42,7 @@ def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 15) -> dict
 
 def test_serve_prints_links_once_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     db, port = tmp_path / "kontum.db", free_port()
-    command = [sys.executable, "-m", "hub.cli", "serve", "--config", str(KON_TUM), "--db", str(db), "--port", str(port)]
+    command = [sys.executable, "-m", "hub", "serve", "--config", str(KON_TUM), "--db", str(db), "--port", str(port)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert wait_healthy(port, proc)["event"] == "kontum-2023"
     proc.send_signal(signal.SIGINT)
@@ -72,7 +72,7 @@ def test_large_event_writes_links_to_a_file(tmp_path: Path) -> None:
     config = tmp_path / "big.toml"
     config.write_text(text.replace("[[categories]]", extra + "\n[[categories]]", 1), encoding="utf-8")
     db, port = tmp_path / "big.db", free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--config", str(config), "--db", str(db),
+    proc = subprocess.Popen([sys.executable, "-m", "hub", "serve", "--config", str(config), "--db", str(db),
                              "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_healthy(port, proc)
     proc.send_signal(signal.SIGINT)

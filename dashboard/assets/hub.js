@@ -77,6 +77,8 @@ export class HubConnection extends EventTarget {
   start() {
     this._open();
     window.addEventListener("online", () => this._reconnectSoon(0));
+    // Chromium keeps a dead socket open when the network goes; close it so the page says offline at once.
+    window.addEventListener("offline", () => this.ws && this.ws.close());
     return this;
   }
 

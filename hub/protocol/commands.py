@@ -26,6 +26,7 @@ Scalar = StrictInt | StrictFloat | StrictBool | Annotated[str, Field(max_length=
 
 MAX_QUESTION_CHARS = 2000
 MAX_ANSWER_CHARS = 20000
+PRE_PHASES = frozenset({"setup", "rehearsal"})  # when registrars may still hand in questions collected before the day
 
 
 class Command(BaseModel):
@@ -107,6 +108,7 @@ class QuestionSubmit(Command):
     agency: Id | None = None
     wants_to_speak: bool = False
     origin: Literal["floor", "pre"] = "floor"
+    answer_note: Annotated[str, Field(max_length=MAX_ANSWER_CHARS)] | None = None  # prepared answer, on import
 
 
 class QuestionUpdate(Command):
@@ -278,6 +280,9 @@ def question_submit(state: State, who: Identity, cmd: QuestionSubmit) -> Planned
     _site_exists(state, cmd.site)
     _one_of("topic", cmd.topic, state.config.topics)
     _one_of("agency", cmd.agency, state.config.agencies)
+    if cmd.origin == "pre" and who.role == "registrar" and state.phase not in PRE_PHASES:
+        raise Conflict(f"questions collected before the day (origin \"pre\") are taken in setup or rehearsal, "
+                       f"not while the event is {state.phase}")
     return Planned("question.submit", cmd.site, _data(cmd))
 
 

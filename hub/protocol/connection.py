@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable
@@ -103,6 +104,14 @@ class Connection:
             finally:
                 writer.cancel()
                 await asyncio.gather(answerer, writer, return_exceptions=True)
+                self._discard_answers()
+
+    def _discard_answers(self) -> None:
+        """Drop the answers nobody will read; their changes are stored (or not) regardless."""
+        while not self.answers.empty():
+            _, outcome = self.answers.get_nowait()
+            if inspect.iscoroutine(outcome):
+                outcome.close()
 
     async def _authenticate(self) -> bool:
         try:
@@ -234,8 +243,11 @@ class Connection:
             self.outbox.put_nowait(data)
         except asyncio.QueueFull:
             self.hub.stats.slow_dropped += 1
-            log.warning("dropping slow client %s (%s): %d frames queued", self.peer,
-                        self.who.role if self.who else "?", self.outbox.qsize())
+            who = self.who or Identity("?", "?")
+            log.warning("dropping slow client %s (token %s, %s%s): %d frames queued", self.peer, who.token_id, who.role,
+                        f" site {who.site}" if who.site else "", self.outbox.qsize(),
+                        extra={"fields": {"event": "client.dropped", "token_id": who.token_id, "role": who.role,
+                                          "site": who.site, "peer": self.peer}})
             self.closing = True
             self.hub.subscribers.discard(self)
             asyncio.get_running_loop().create_task(self.ws.close(code=CLOSE_SLOW, message=b"too slow to keep up"))

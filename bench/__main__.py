@@ -1,0 +1,5 @@
+"""`python -m bench` (or `make bench`): see bench/run.py."""
+
+from .run import main
+
+main()

@@ -1,0 +1,290 @@
+"""The load generator: a separate process that drives a hub (or a baseline) on an open-loop timetable.
+
+It reads a plan (JSON) on stdin and prints one JSON line per step. Commands are sent on a fixed
+schedule whatever the answers do, and each `attendance.set` carries its scheduled send time as its
+`count` (milliseconds since the run's epoch, modulo the schema's 1,000,000 cap), so latency is measured from when the message was due,
+not from when a slow hub let it out. Dashboards read that time back from the pushed events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import resource
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from .stats import Histogram
+
+EVENT_PREFIX = b'{"type":"event"'
+STAMP_MODULO = 1_000_000  # attendance counts are capped at 1,000,000: the stamp wraps every 16 minutes
+SAMPLES_PER_FRAME = 8
+CONNECT_CONCURRENCY = 64
+
+
+@dataclass
+class Plan:
+    """What to connect and how hard to drive it (see bench/run.py for how it is built)."""
+
+    url: str
+    technicians: list[list[str]] = field(default_factory=list)  # [site, token]
+    registrars: list[list[str]] = field(default_factory=list)  # [site, token]
+    dashboards: list[str] = field(default_factory=list)
+    stalled: str | None = None
+    steps: list[float] = field(default_factory=list)  # total commands per second, one step each
+    duration: float = 5.0
+    heartbeat_interval: float = 5.0
+    prepare_sites: bool = True
+    stop_p99_ms: float = 100.0
+    category: str = "workers"
+
+
+class Recorder:
+    """Counters and latency histograms for the current step; reset between steps."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.acks, self.errors, self.heartbeats, self.deliveries, self.frames = 0, 0, 0, 0, 0
+        self.ack_latency, self.push_latency = Histogram(), Histogram()
+        self.error_codes: dict[str, int] = {}
+
+
+class Generator:
+    """Holds the connections and runs the schedule."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.epoch = time.time()
+        self.rec = Recorder()
+        self.frame_memo: dict[bytes, list[int]] = {}
+        self.pending: list[dict[int, float]] = []
+        self.ids = itertools.count(1)
+        self.nonce = f"{int(self.epoch * 1000) % 10**9:x}"
+        self.tasks: list[asyncio.Task[None]] = []
+        self.stall_ws: ClientConnection | None = None
+
+    # -- connecting ---------------------------------------------------------------------------------
+
+    async def open(self, token: str, sock: socket.socket | None = None, max_queue: int = 64) -> ClientConnection:
+        """Connect and authenticate; the hub answers auth_ok, a baseline answers anything."""
+        kwargs: dict[str, Any] = {"sock": sock} if sock else {}
+        ws = await connect(self.plan.url, max_size=None, max_queue=max_queue, ping_interval=None,
+                           open_timeout=60, close_timeout=2, **kwargs)
+        await ws.send(orjson.dumps({"type": "auth", "token": token}).decode())
+        answer = orjson.loads(await ws.recv(decode=False))
+        if answer.get("type") == "auth_invalid":
+            raise SystemExit(f"auth refused: {answer}")
+        return ws
+
+    async def open_all(self, tokens: list[str]) -> list[ClientConnection]:
+        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+        async def one(token: str) -> ClientConnection:
+            async with gate:
+                return await self.open(token)
+        return list(await asyncio.gather(*(one(t) for t in tokens)))
+
+    async def subscribe(self, ws: ClientConnection) -> None:
+        """Subscribe and skip the hub's catch-up frame (a baseline sends none) before counting pushes."""
+        await ws.send(orjson.dumps({"id": 1, "type": "subscribe"}).decode())
+        if b'"mode"' in await ws.recv(decode=False):
+            await ws.recv(decode=False)
+
+    async def prepare_site(self, ws: ClientConnection, site: str) -> None:
+        """Check a site in and report every checklist item ok, so it turns ready like a real hall."""
+        commands = [{"type": "site.checkin", "site": site, "technician": "Kỹ thuật viên"}]
+        commands += [{"type": "site.check", "site": site, "item": item, "ok": True}
+                     for item in ("camera", "audio", "video_link")]
+        for number, cmd in enumerate(commands, 1):
+            await ws.send(orjson.dumps({"id": number, "op_id": f"{self.nonce}-{site}-{number}", **cmd}).decode())
+        for _ in commands:
+            await ws.recv(decode=False)
+
+    # -- running ------------------------------------------------------------------------------------
+
+    async def sender(self, ws: ClientConnection, site: str, index: int, rate: float, until: float) -> None:
+        """Open loop: send attendance.set on a fixed timetable; never wait for answers."""
+        pending = self.pending[index]
+        interval = 1.0 / rate
+        due = time.time() + interval * (index % 97) / 97
+        while due < until:
+            delay = due - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            msg_id = next(self.ids)
+            pending[msg_id] = due
+            count = round((due - self.epoch) * 1000) % STAMP_MODULO
+            await ws.send(orjson.dumps({"id": msg_id, "type": "attendance.set", "site": site, "op_id":
+                                        f"{self.nonce}-{msg_id}", "category": self.plan.category,
+                                        "count": count}).decode())
+            due += interval
+
+    async def answers(self, ws: ClientConnection, index: int) -> None:
+        pending = self.pending[index]
+        with contextlib.suppress(ConnectionClosed):
+            async for data in ws:
+                frame = orjson.loads(data)
+                sent = pending.pop(frame.get("id"), None)
+                if sent is None:
+                    continue
+                if frame.get("success"):
+                    self.rec.acks += 1
+                    self.rec.ack_latency.add(time.time() - sent)
+                else:
+                    self.rec.errors += 1
+                    code = frame.get("error", {}).get("code", "?")
+                    self.rec.error_codes[code] = self.rec.error_codes.get(code, 0) + 1
+
+    async def heartbeats(self, ws: ClientConnection, site: str, offset: float) -> None:
+        """Every interval, a heartbeat; the answer is counted by the reader."""
+        await asyncio.sleep(offset)
+        number = itertools.count(1)
+        while True:
+            await ws.send(orjson.dumps({"id": next(number), "type": "site.heartbeat", "site": site,
+                                        "rtt_ms": 20}).decode())
+            await asyncio.sleep(self.plan.heartbeat_interval)
+
+    async def heartbeat_answers(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:
+                self.rec.heartbeats += 1
+
+    async def dashboard(self, ws: ClientConnection) -> None:
+        """Record, for each pushed change, how long after its scheduled send it arrived."""
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                data = await ws.recv(decode=False)
+                if not data.startswith(EVENT_PREFIX):
+                    continue
+                now = round((time.time() - self.epoch) * 1000)
+                stamps, weight = self.stamps(data)
+                self.rec.frames += 1
+                for stamp in stamps:
+                    self.rec.push_latency.add(((now - stamp) % STAMP_MODULO) / 1000, weight)
+                self.rec.deliveries += len(stamps) * weight
+
+    def stamps(self, data: bytes) -> tuple[list[int], int]:
+        """The send stamps of the changes in a frame, parsed once for all dashboards; sampled when long."""
+        memo = self.frame_memo.get(data)
+        if memo is None:
+            events = orjson.loads(data).get("events", [])
+            times = [e["data"]["count"] for e in events if e.get("type") == "attendance.set"]
+            stride = max(1, -(-len(times) // SAMPLES_PER_FRAME))
+            memo = [stride, *times[::stride]]
+            if len(self.frame_memo) > 256:
+                self.frame_memo.clear()
+            self.frame_memo[data] = memo
+        return memo[1:], memo[0]
+
+    async def stall(self, token: str) -> None:
+        """A dashboard that subscribes and then stops reading, with small buffers so it fills fast."""
+        host, port = self.plan.url.split("//")[1].split("/")[0].split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, int(port)))
+        sock.setblocking(False)
+        self.stall_ws = await self.open(token, sock=sock, max_queue=1)
+        await self.stall_ws.send(orjson.dumps({"id": 1, "type": "subscribe"}).decode())
+
+    async def stall_outcome(self) -> dict[str, Any]:
+        """Drain the stalled dashboard: did the hub close it as too slow (1013)?"""
+        ws = self.stall_ws
+        assert ws is not None
+        frames = 0
+        with contextlib.suppress(ConnectionClosed, asyncio.TimeoutError):
+            while True:
+                await asyncio.wait_for(ws.recv(decode=False), 1)
+                frames += 1
+        code = ws.close_code if ws.close_code is not None else None
+        return {"stalled_frames_buffered": frames, "stalled_close_code": code, "stalled_dropped": code == 1013}
+
+    async def run(self) -> None:
+        plan = self.plan
+        technicians = await self.open_all([t for _, t in plan.technicians])
+        if plan.prepare_sites:
+            gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+            async def prep(ws: ClientConnection, site: str) -> None:
+                async with gate:
+                    await self.prepare_site(ws, site)
+            await asyncio.gather(*(prep(ws, s) for ws, (s, _) in zip(technicians, plan.technicians)))
+        registrars = await self.open_all([t for _, t in plan.registrars])
+        dashboards = await self.open_all(plan.dashboards)
+        await asyncio.gather(*(self.subscribe(ws) for ws in dashboards))
+        if plan.stalled:
+            await self.stall(plan.stalled)
+        emit({"phase": "connected", "connections": len(technicians) + len(registrars) + len(dashboards)
+              + bool(plan.stalled)})
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # orchestrator measures memory
+        self.pending = [{} for _ in registrars]
+        spread = plan.heartbeat_interval
+        self.tasks = [asyncio.create_task(self.heartbeats(ws, s, spread * i / max(1, len(technicians))))
+                      for i, (ws, (s, _)) in enumerate(zip(technicians, plan.technicians))]
+        self.tasks += [asyncio.create_task(self.heartbeat_answers(ws)) for ws in technicians]
+        self.tasks += [asyncio.create_task(self.answers(ws, i)) for i, ws in enumerate(registrars)]
+        self.tasks += [asyncio.create_task(self.dashboard(ws)) for ws in dashboards]
+        for rate in plan.steps:
+            result = await self.step(registrars, rate)
+            emit(result)
+            if result["ack_p99_ms"] > plan.stop_p99_ms or result["push_p99_ms"] > plan.stop_p99_ms \
+                    or result["acked_per_s"] < 0.9 * rate:
+                break
+        outcome = await self.stall_outcome() if plan.stalled else {}
+        emit({"phase": "done", **outcome})
+        for task in self.tasks:
+            task.cancel()
+        for ws in [*technicians, *registrars, *dashboards]:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    async def step(self, registrars: list[ClientConnection], rate: float) -> dict[str, Any]:
+        """One step at `rate` commands per second across the registrars; settle, then report."""
+        self.rec.reset()
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.time()
+        until = started + self.plan.duration
+        per_conn = rate / max(1, len(registrars))
+        if rate > 0:
+            await asyncio.gather(*(self.sender(ws, self.plan.registrars[i][0], i, per_conn, until)
+                                   for i, ws in enumerate(registrars)))
+        await asyncio.sleep(max(0.0, until - time.time()) + 0.3)  # let the last answers and pushes arrive
+        wall = self.plan.duration
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        rec = self.rec
+        return {
+            "phase": "step", "offered_per_s": rate, "acked_per_s": rec.acks / wall, "errors": rec.errors,
+            "error_codes": rec.error_codes, "heartbeats_per_s": rec.heartbeats / wall,
+            "ack_p50_ms": rec.ack_latency.quantile(0.5), "ack_p99_ms": rec.ack_latency.quantile(0.99),
+            "push_p50_ms": rec.push_latency.quantile(0.5), "push_p99_ms": rec.push_latency.quantile(0.99),
+            "push_p999_ms": rec.push_latency.quantile(0.999), "deliveries_per_s": rec.deliveries / wall,
+            "frames_per_s": rec.frames / wall, "pushes_seen": rec.push_latency.total,
+            "generator_cpu": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime) / (time.time() - started),
+        }
+
+
+def emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def main() -> None:
+    plan = Plan(**json.loads(sys.stdin.readline()))
+    try:
+        from uvloop import run
+    except ImportError:
+        run = asyncio.run
+    run(Generator(plan).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The benchmark's table: absolute figures for this machine, and the ratios to the baselines that travel."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .run import P99_LIMIT_MS, crossing, sustained
+
+KB = 1024
+MB = 1024 * 1024
+
+
+def ms(value: float, samples: float = 1) -> str:
+    return f"{value:8.1f}" if samples else "       -"
+
+
+def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
+    print()
+    if "target" in results:
+        print_target(results["target"], args)
+    if "commands_hub" in results:
+        print_steps("Acknowledged commands (attendance.set, durably stored) — hub vs bare echo",
+                    results["commands_hub"], results["commands_echo"], "acked_per_s", "ack")
+    if "fanout_hub" in results:
+        print_steps(f"Fan-out to {args.dashboards:,} dashboards — hub vs bare broadcast (changes sent per second)",
+                    results["fanout_hub"], results["fanout_bare"], "offered_per_s", "push")
+    if "startup" in results:
+        s = results["startup"]
+        print(f"Start-up from a log of {s['events']:,} events: full fold {s['full_seconds']:.1f} s; "
+              f"snapshot + {s['tail']:,}-event tail {s['snapshot_seconds']:.2f} s "
+              f"(snapshot {s['snapshot_bytes'] / MB:.1f} MB, taken in {s['save_seconds']:.2f} s)\n")
+    print_headline(results)
+
+
+def print_target(target: dict[str, Any], args: argparse.Namespace) -> None:
+    connections = target["connections"]
+    per_conn = (target["rss_connected"] - target["rss_before"]) / max(1, connections)
+    print(f"Target load: {args.sites:,} sites heartbeating, {args.registrars:,} registrars at {args.rate:g} commands/s "
+          f"in all, {args.dashboards:,} dashboards, 1 stalled dashboard")
+    print(f"  {'step':>4} {'heartbeats/s':>12} {'acked/s':>8} {'ack p99':>8} {'push p50':>8} {'push p99':>8} "
+          f"{'p99.9':>8} {'hub CPU':>7} {'hub MB':>7} {'gen CPU':>7}")
+    for number, s in enumerate(target["steps"], 1):
+        print(f"  {number:>4} {s['heartbeats_per_s']:12.0f} {s['acked_per_s']:8.0f} {ms(s['ack_p99_ms'])} "
+              f"{ms(s['push_p50_ms'], s['pushes_seen'])} {ms(s['push_p99_ms'], s['pushes_seen'])} "
+              f"{ms(s['push_p999_ms'], s['pushes_seen'])} {s['server_cpu']:7.0%} {s['server_rss'] / MB:7.0f} "
+              f"{s['generator_cpu']:7.0%}")
+    print(f"  connections {connections:,}; hub memory {target['rss_before'] / MB:.0f} MB before them, "
+          f"{target['rss_connected'] / MB:.0f} MB with them: {per_conn / KB:.1f} KB per connection; "
+          f"peak {target['peak_rss'] / MB:.0f} MB")
+    dropped = target.get("stalled_dropped")
+    print(f"  stalled dashboard: {'disconnected at its queue limit' if dropped else 'not disconnected within the run'} "
+          f"(close code {target.get('stalled_close_code')})")
+    steps = target["steps"]
+    if len(steps) > 2:
+        first, last = steps[1]["server_rss"], steps[-1]["server_rss"]
+        print(f"  soak: hub memory {first / MB:.0f} MB after warm-up, {last / MB:.0f} MB at the end "
+              f"({(last - first) / first:+.1%})")
+    print()
+
+
+def print_steps(title: str, hub: dict[str, Any], bare: dict[str, Any], rate_key: str, latency: str) -> None:
+    print(title)
+    print(f"  {'offered/s':>9} | {'hub acked/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'p99.9':>8} {'deliv/s':>9} "
+          f"{'CPU':>5} {'gen':>5} | {'bare acked/s':>12} {'p99 ms':>8} {'deliv/s':>9} {'CPU':>5} {'gen':>5}")
+    bare_by_rate = {s["offered_per_s"]: s for s in bare["steps"]}
+    for s in hub["steps"]:
+        b = bare_by_rate.get(s["offered_per_s"])
+        n = s["pushes_seen"] if latency == "push" else s["acked_per_s"]
+        row = (f"  {s['offered_per_s']:9,.0f} | {s['acked_per_s']:11,.0f} {ms(s[latency + '_p50_ms'], n)} "
+               f"{ms(s[latency + '_p99_ms'], n)} {ms(s.get(latency + '_p999_ms', 0.0), latency == 'push' and n)} "
+               f"{s['deliveries_per_s']:9,.0f} {s['server_cpu']:5.0%} {s['generator_cpu']:5.0%} | ")
+        if b:
+            bn = b["pushes_seen"] if latency == "push" else b["acked_per_s"]
+            row += (f"{b['acked_per_s']:12,.0f} {ms(b[latency + '_p99_ms'], bn)} {b['deliveries_per_s']:9,.0f} "
+                    f"{b['server_cpu']:5.0%} {b['generator_cpu']:5.0%}")
+        else:
+            row += f"{'(stopped)':>12}"
+        print(row)
+    for s in bare["steps"]:
+        if s["offered_per_s"] not in {h["offered_per_s"] for h in hub["steps"]}:
+            print(f"  {s['offered_per_s']:9,.0f} | {'(stopped)':>11}{'':>53}| {s['acked_per_s']:12,.0f} "
+                  f"{ms(s[latency + '_p99_ms'])} {s['deliveries_per_s']:9,.0f} {s['server_cpu']:5.0%} "
+                  f"{s['generator_cpu']:5.0%}")
+    print(f"  p99 passes {P99_LIMIT_MS:.0f} ms: hub at {crossing(hub['steps'], latency + '_p99_ms')}, "
+          f"bare at {crossing(bare['steps'], latency + '_p99_ms')}")
+    print()
+
+
+def ratio(hub: float, bare: float) -> str:
+    return f"{hub / bare:.2f}" if bare else "n/a"
+
+
+def cpu_ratio(hub: list[dict[str, Any]], bare: list[dict[str, Any]]) -> str:
+    """Bare CPU per message over the hub's, at the busiest step both carried: the ratio on a dedicated core."""
+    bare_by_rate = {s["offered_per_s"]: s for s in bare}
+    common = [(h, bare_by_rate[h["offered_per_s"]]) for h in hub
+              if h["offered_per_s"] in bare_by_rate and h["acked_per_s"] >= 0.9 * h["offered_per_s"]
+              and bare_by_rate[h["offered_per_s"]]["acked_per_s"] >= 0.9 * h["offered_per_s"]]
+    if not common:
+        return "n/a"
+    h, b = common[-1]
+    if not h["server_cpu"]:
+        return "n/a"
+    return f"{b['server_cpu'] / h['server_cpu']:.2f} (at {h['offered_per_s']:,.0f}/s: {h['server_cpu']:.0%} vs {b['server_cpu']:.0%})"
+
+
+def print_headline(results: dict[str, Any]) -> None:
+    print("Headline (ratios to bare aiohttp on the same machine; absolute figures vary with load):")
+    if "commands_hub" in results:
+        hub_steps, bare_steps = results["commands_hub"]["steps"], results["commands_echo"]["steps"]
+        hub = sustained(hub_steps, "acked_per_s", "ack_p99_ms")
+        bare = sustained(bare_steps, "acked_per_s", "ack_p99_ms")
+        print(f"  acknowledged commands/s at p99 <= {P99_LIMIT_MS:.0f} ms: hub {hub:,.0f}, bare echo {bare:,.0f}, "
+              f"ratio {ratio(hub, bare)} (target >= 0.5); CPU-per-command ratio {cpu_ratio(hub_steps, bare_steps)}")
+    if "fanout_hub" in results:
+        hub_steps, bare_steps = results["fanout_hub"]["steps"], results["fanout_bare"]["steps"]
+        hub = sustained(hub_steps, "offered_per_s", "push_p99_ms")
+        bare = sustained(bare_steps, "offered_per_s", "push_p99_ms")
+        print(f"  changes/s reaching every dashboard at p99 <= {P99_LIMIT_MS:.0f} ms: hub {hub:,.0f}, "
+              f"bare broadcast {bare:,.0f}, ratio {ratio(hub, bare)} (target >= 0.7); "
+              f"CPU-per-change ratio {cpu_ratio(hub_steps, bare_steps)}")
+    if "target" in results:
+        steps = results["target"]["steps"]
+        print(f"  target load: update-to-dashboard p99 {max(s['push_p99_ms'] for s in steps):.1f} ms "
+              f"(target <= {P99_LIMIT_MS:.0f} ms)")

@@ -1,0 +1,103 @@
+"""Start the servers under test as separate processes and watch their CPU and memory."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Block until the process accepts connections on the port, or fail with its output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not listen on port {port} within {timeout} s")
+
+
+class Watched:
+    """A server process with its CPU time and a sampled peak resident memory."""
+
+    def __init__(self, args: list[str], port: int) -> None:
+        self.port = port
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_listening(port, self.proc)
+        self.ps = psutil.Process(self.proc.pid)
+        self.peak_rss = self.rss()
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def rss(self) -> int:
+        return self.ps.memory_info().rss
+
+    def cpu(self) -> float:
+        times = self.ps.cpu_times()
+        return times.user + times.system
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            with contextlib.suppress(psutil.Error):
+                self.peak_rss = max(self.peak_rss, self.rss())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@contextlib.contextmanager
+def hub(config: Path, db: Path, profile: Path | None = None) -> Iterator[Watched]:
+    """`diemcau serve` on a free loopback port; with `profile`, sampled by py-spy into a collapsed-stack file."""
+    port = free_port()
+    server = Watched([sys.executable, "-c", "from hub.cli import main; main()", "serve", "--config", str(config),
+                      "--db", str(db), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], port)
+    spy = None
+    if profile is not None:
+        spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(server.proc.pid),
+                                "--format", "raw", "--rate", "200", "--output", str(profile)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield server
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
+        server.stop()
+
+
+@contextlib.contextmanager
+def baseline(mode: str) -> Iterator[Watched]:
+    """One of the bare aiohttp servers of bench/baselines.py."""
+    port = free_port()
+    server = Watched([sys.executable, "-m", "bench.baselines", mode, str(port)], port)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,493 @@
+// The chair's live view: tiles keyed by site id, updated only when their site changes, once per animation frame.
+
+import { drawTimeline } from "./chart.js";
+import { wireDownloads, wireReportLinks } from "./download.js";
+import { startPage } from "./hub.js";
+import { fmtDuration, fmtNumber, fmtPercent, fmtTime, fold, langSwitch, register, t, translate } from "./i18n.js";
+import { isProblem, queueByTopic, questionCounts, questionsThatFit, secondsSince, TROUBLE, troubleRank } from "./view.js";
+import { strings } from "./chair-strings.js";
+
+register(strings);
+const $ = (id) => document.getElementById(id);
+const MAX_TROUBLE = 24;
+const MAX_NAMED = 30;
+const PER_TOPIC = 4;
+const LIVE = new Set(["checking", "ready", "degraded"]);
+
+const tiles = new Map(); // site id -> {el, parts, group, last}
+const groups = new Map(); // group name -> {el, tilesEl, countsEl, ids}
+const dirty = { full: true, sites: new Set(), questions: true };
+let scheduled = false;
+let conn;
+let chartKey = "";
+let lastNext;
+
+function part(el, cls) {
+  return el.querySelector(`.${cls}`);
+}
+
+/** Set text only when it changed: most frames touch a handful of nodes. */
+function put(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function ageText(seconds) {
+  if (seconds == null) return "";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return t("age.s", { n: s });
+  if (s < 3600) return t("age.m", { n: Math.floor(s / 60) });
+  return t("age.h", { n: Math.floor(s / 3600) });
+}
+
+// -- tiles ------------------------------------------------------------------------------------
+
+function buildTiles(state) {
+  const template = $("tile-template").content.firstElementChild;
+  const root = $("tiles");
+  tiles.clear();
+  groups.clear();
+  const fragment = document.createDocumentFragment();
+  const grouped = [...state.sites.values()].some((s) => s.group);
+  for (const site of state.sites.values()) {
+    const name = grouped ? site.group || t("chair.no_group") : "";
+    let group = groups.get(name);
+    if (!group) {
+      const el = document.createElement("section");
+      el.className = "group";
+      const heading = document.createElement("h3");
+      const title = document.createElement("span");
+      title.textContent = name;
+      const countsEl = document.createElement("span");
+      countsEl.className = "group-counts";
+      heading.append(title, countsEl);
+      heading.hidden = !grouped;
+      const tilesEl = document.createElement("div");
+      tilesEl.className = "group-tiles";
+      el.append(heading, tilesEl);
+      fragment.append(el);
+      group = { el, tilesEl, countsEl, ids: [], name };
+      groups.set(name, group);
+    }
+    const el = template.cloneNode(true);
+    el.dataset.site = site.id;
+    const parts = {};
+    for (const key of ["name", "status", "since", "present", "expected", "heartbeat", "incidents", "video"]) {
+      parts[key] = part(el, `tile-${key}`);
+    }
+    parts.meter = part(el, "meter-fill");
+    parts.name.textContent = site.name;
+    group.tilesEl.append(el);
+    group.ids.push(site.id);
+    tiles.set(site.id, { el, parts, group, last: {}, hb: null, since: null, key: fold(`${site.name} ${site.id} ${site.group || ""}`) });
+  }
+  root.replaceChildren(fragment);
+}
+
+function updateTile(rec, site, timeout, now) {
+  const { el, parts, last } = rec;
+  if (last.status !== site.status) {
+    el.dataset.status = site.status;
+    parts.status.className = `status tile-status status-${site.status}`;
+    parts.status.textContent = t(`status.${site.status}`);
+    last.status = site.status;
+  }
+  const problem = isProblem(site);
+  if (last.problem !== problem) {
+    el.classList.toggle("problem", problem);
+    last.problem = problem;
+  }
+  put(parts.present, fmtNumber(site.present));
+  put(parts.expected, fmtNumber(site.expected));
+  const pct = `${Math.min(100, site.expected ? (100 * site.present) / site.expected : 0).toFixed(1)}%`;
+  if (parts.meter.style.width !== pct) parts.meter.style.width = pct;
+  put(parts.incidents, site.open_incidents ? t("tile.incidents", { n: fmtNumber(site.open_incidents) }) : "");
+  put(parts.video, site.video ? t(`tile.video.${site.video}`) : "");
+  parts.video.classList.toggle("absent", site.video === "absent");
+  parts.video.title = site.video ? t(`video.${site.video}`) : "";
+  rec.hb = site.last_heartbeat ? Date.parse(site.last_heartbeat) : null;
+  rec.rtt = site.rtt_ms == null ? null : Math.round(site.rtt_ms);
+  rec.since = TROUBLE.has(site.status) && site.status_since ? Date.parse(site.status_since) : null;
+  el.setAttribute("aria-label", `${site.name}: ${t(`status.${site.status}`)}, ${fmtNumber(site.present)} / ${fmtNumber(site.expected)}`);
+  tickTile(rec, timeout, now);
+}
+
+/**
+ * The hub stores a heartbeat only now and then, so `last_heartbeat` can be older than the site's real last sign
+ * of life; while the hub still counts the site live, the truth is "within the timeout".
+ */
+function heartbeatText(rec, timeout, now) {
+  const age = rec.hb == null ? null : (now - rec.hb) / 1000;
+  if (age == null) return [t("tile.no_heartbeat"), false];
+  const live = LIVE.has(rec.last.status);
+  const text = live && age > timeout ? t("tile.within", { n: fmtNumber(timeout) }) : ageText(age);
+  return [t("tile.heartbeat", { age: text }) + (rec.rtt != null && live ? ` · ${fmtNumber(rec.rtt)} ms` : ""), !live && age > timeout];
+}
+
+function tickTile(rec, timeout, now) {
+  const [text, stale] = heartbeatText(rec, timeout, now);
+  put(rec.parts.heartbeat, text);
+  rec.parts.heartbeat.classList.toggle("stale", stale);
+  put(rec.parts.since, rec.since == null ? "" : t("tile.since", { d: fmtDuration((now - rec.since) / 1000) }));
+}
+
+function updateGroups(state, names) {
+  for (const name of names) {
+    const group = groups.get(name);
+    let ready = 0, present = 0, expected = 0, problems = 0, trouble = 0;
+    for (const id of group.ids) {
+      const s = state.sites.get(id);
+      ready += s.status === "ready";
+      present += s.present;
+      expected += s.expected;
+      problems += isProblem(s);
+      trouble += TROUBLE.has(s.status);
+    }
+    put(group.countsEl, t("group.counts", { ready: fmtNumber(ready), all: fmtNumber(group.ids.length),
+      present: fmtNumber(present), expected: fmtNumber(expected) }));
+    group.el.classList.toggle("has-problem", problems > 0);
+    group.el.classList.toggle("has-trouble", trouble > 0);
+    group.el.style.order = trouble ? "0" : "1";
+  }
+}
+
+// -- the shared parts -------------------------------------------------------------------------
+
+function renderHeader(state) {
+  put($("event-title"), state.event.title);
+  document.title = `${t("chair.heading")} — ${state.event.title}`;
+  const phase = $("phase");
+  phase.dataset.phase = state.event.phase;
+  put(phase, t(`phase.${state.event.phase}`));
+}
+
+function renderTotals(state) {
+  const tot = state.totals;
+  put($("present"), fmtNumber(tot.attendance));
+  put($("expected"), fmtNumber(tot.expected));
+  put($("present-pct"), t("kpi.pct", { pct: fmtPercent(tot.attendance, tot.expected) }));
+  put($("ready"), fmtNumber(tot.sites_ready));
+  put($("sites-total"), fmtNumber(tot.sites));
+  const by = tot.sites_by_status || {};
+  put($("status-counts"), ["lost", "degraded", "checking", "offline"]
+    .filter((s) => by[s]).map((s) => `${t(`status.${s}`)}: ${fmtNumber(by[s])}`).join(" · "));
+  const n = questionCounts(tot.questions);
+  put($("q-answered"), fmtNumber(n.answered));
+  put($("q-deferred"), fmtNumber(n.deferred));
+  put($("q-waiting"), fmtNumber(n.waiting));
+  renderCategories(state);
+}
+
+function renderCategories(state) {
+  const list = $("categories");
+  const by = state.totals.by_category || {};
+  const cats = state.config.categories;
+  if (list.children.length !== cats.length) {
+    list.replaceChildren(...cats.map((c) => {
+      const li = document.createElement("li");
+      li.dataset.category = c.id;
+      li.innerHTML = '<span class="name"></span><span class="n"></span><span class="meter"><span class="meter-fill"></span></span>';
+      return li;
+    }));
+  }
+  const total = Math.max(1, state.totals.attendance);
+  cats.forEach((c, i) => {
+    const li = list.children[i];
+    put(li.querySelector(".name"), c.name);
+    put(li.querySelector(".n"), fmtNumber(by[c.id] ?? 0));
+    li.querySelector(".meter-fill").style.width = `${((100 * (by[c.id] ?? 0)) / total).toFixed(1)}%`;
+  });
+}
+
+function siteName(state, id) {
+  return state.sites.get(id)?.name ?? id ?? "–";
+}
+
+function describe(state, q) {
+  const who = [q.delegate?.name, q.delegate?.unit].filter(Boolean).join(", ");
+  return `${siteName(state, q.site)}${who ? ` — ${who}` : ""}: ${q.text}`;
+}
+
+function renderFloor(state, now) {
+  const cur = state.agenda?.current;
+  put($("agenda-current"), cur ? `${cur.title}${cur.started ? ` (${t("now.since", { at: fmtTime(cur.started, state.event.timezone) })})` : ""}` : t("now.no_agenda"));
+  const floor = state.floor || {};
+  let text = t("now.nobody");
+  if (floor.site) {
+    const q = floor.question ? state.questions.get(floor.question) : null;
+    const spoken = floor.since ? ` (${fmtDuration(secondsSince(floor.since, now))})` : "";
+    text = (q ? describe(state, q) : siteName(state, floor.site)) + spoken;
+  }
+  put($("floor-now"), text);
+  const next = floor.next ? state.questions.get(floor.next) : null;
+  put($("floor-next"), next ? describe(state, next) : t("now.no_next"));
+}
+
+function renderQueue(state) {
+  const root = $("queue");
+  const next = state.floor?.next;
+  const out = [];
+  for (const { topic, items } of queueByTopic(state.questions.values(), state.config.topics)) {
+    const shown = items.filter((q) => q.status !== "submitted");
+    const pending = items.length - shown.length;
+    const section = document.createElement("section");
+    section.className = "topic";
+    section.dataset.topic = topic.id;
+    const h = document.createElement("h3");
+    const name = document.createElement("span");
+    name.textContent = topic.name;
+    const count = document.createElement("span");
+    count.className = "count";
+    count.textContent = t("queue.count", { n: fmtNumber(shown.length) }) + (pending ? ` · ${t("queue.pending", { n: fmtNumber(pending) })}` : "");
+    h.append(name, count);
+    section.append(h);
+    if (shown.length) {
+      const ol = document.createElement("ol");
+      for (const q of shown.slice(0, PER_TOPIC)) ol.append(queueItem(state, q, q.id === next));
+      section.append(ol);
+      if (shown.length > PER_TOPIC) {
+        const more = document.createElement("p");
+        more.className = "more";
+        more.textContent = t("queue.more", { n: fmtNumber(shown.length - PER_TOPIC) });
+        section.append(more);
+      }
+    }
+    out.push(section);
+  }
+  root.replaceChildren(...out);
+}
+
+function queueItem(state, q, isNext) {
+  const li = document.createElement("li");
+  li.className = `${q.status}${isNext ? " next" : ""}`;
+  li.dataset.question = q.id;
+  if (q.status === "on_air" || isNext) {
+    const tag = document.createElement("span");
+    tag.className = "tag";
+    tag.textContent = q.status === "on_air" ? t("q.on_air") : t("now.next");
+    li.append(tag);
+  }
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = `${siteName(state, q.site)} — ${q.delegate?.name ?? ""}`;
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = q.text;
+  li.append(who, text);
+  return li;
+}
+
+function renderChart(state) {
+  const line = state.timeline || [];
+  const key = `${document.documentElement.lang}:${line.length}:${line.at(-1)?.join(",")}`;
+  if (key === chartKey) return;
+  chartKey = key;
+  const tz = state.event.timezone;
+  drawTimeline($("chart"), line, {
+    expected: state.totals.expected, sites: state.totals.sites, now: conn.serverNow() / 1000, fmtNumber,
+    fmtTime: (ts) => fmtTime(new Date(ts * 1000).toISOString(), tz),
+    labels: { empty: t("chart.empty"), title: t("chair.chart") },
+  });
+}
+
+// -- every second: ages, time left, trouble, deadline ------------------------------------------
+
+function renderClock(state, now) {
+  const tz = state.event.timezone;
+  put($("clock"), fmtTime(new Date(now).toISOString(), tz, { seconds: true }));
+  const starts = Date.parse(state.event.starts_at);
+  const ends = Date.parse(state.event.ends_at);
+  const kpi = $("time-left").closest(".kpi");
+  let label, value, note = "";
+  if (state.event.phase === "closed") {
+    label = t("kpi.closed");
+    value = fmtTime(state.event.phase_history?.at(-1)?.at ?? state.event.ends_at, tz);
+  } else if (now < starts) {
+    label = t("kpi.starts_in");
+    value = fmtDuration((starts - now) / 1000);
+    note = t("kpi.deadline_at", { at: fmtTime(state.event.readiness_deadline, tz) });
+  } else if (now <= ends) {
+    label = t("kpi.time_left");
+    value = fmtDuration((ends - now) / 1000);
+    note = fitNote(state, (ends - now) / 1000);
+  } else {
+    label = t("kpi.overtime");
+    value = fmtDuration((now - ends) / 1000);
+  }
+  kpi.classList.toggle("over", now > ends && state.event.phase !== "closed");
+  put($("time-label"), label);
+  put($("time-left"), value);
+  put($("fit"), note);
+}
+
+function fitNote(state, secondsLeft) {
+  const waiting = questionCounts(state.totals.questions).queued;
+  const avg = state.totals.avg_answer_seconds;
+  const fit = questionsThatFit(secondsLeft, avg);
+  if (fit == null) return t("kpi.fit_unknown", { waiting: fmtNumber(waiting) });
+  return t("kpi.fit", { fit: fmtNumber(Math.min(fit, waiting)), waiting: fmtNumber(waiting), avg: fmtDuration(avg) });
+}
+
+function renderAlerts(state, now) {
+  const trouble = [...state.sites.values()].filter((s) => TROUBLE.has(s.status))
+    .sort((a, b) => troubleRank(a) - troubleRank(b) || Date.parse(a.status_since) - Date.parse(b.status_since));
+  const items = trouble.slice(0, MAX_TROUBLE).map((s) => {
+    const li = document.createElement("li");
+    li.className = s.status;
+    li.dataset.site = s.id;
+    const where = document.createElement("span");
+    where.className = "where";
+    where.textContent = s.name;
+    const what = document.createElement("span");
+    what.textContent = t(`status.${s.status}`) + (s.open_incidents ? ` · ${t("tile.incidents", { n: fmtNumber(s.open_incidents) })}` : "");
+    const long = document.createElement("span");
+    long.className = "how-long";
+    long.textContent = t("tile.since", { d: fmtDuration(secondsSince(s.status_since, now)) });
+    li.append(where, what, long);
+    return li;
+  });
+  if (trouble.length > MAX_TROUBLE) {
+    const li = document.createElement("li");
+    li.className = "more";
+    li.textContent = t("alerts.more", { n: fmtNumber(trouble.length - MAX_TROUBLE) });
+    items.push(li);
+  }
+  $("trouble").replaceChildren(...items);
+  const deadline = deadlineText(state, now);
+  const box = $("deadline-alert");
+  box.hidden = !deadline;
+  put(box, deadline);
+  $("alerts").hidden = !items.length && !deadline;
+}
+
+/** After the readiness deadline and until the session ends, name every site not yet ready. */
+function deadlineText(state, now) {
+  const due = Date.parse(state.event.readiness_deadline);
+  if (Number.isNaN(due) || now < due || now > Date.parse(state.event.ends_at) || state.event.phase === "closed") return "";
+  const late = [...state.sites.values()].filter((s) => s.status !== "ready");
+  if (!late.length) return "";
+  const names = late.slice(0, MAX_NAMED).map((s) => s.name).join(", ");
+  const more = late.length > MAX_NAMED ? ` ${t("alerts.and_more", { n: fmtNumber(late.length - MAX_NAMED) })}` : "";
+  return t("alerts.deadline", { at: fmtTime(state.event.readiness_deadline, state.event.timezone), n: fmtNumber(late.length) }) + ` ${names}${more}`;
+}
+
+function tick() {
+  const state = conn.state;
+  if (!state) return;
+  const now = conn.serverNow();
+  const timeout = state.config.heartbeat.timeout_seconds;
+  for (const rec of tiles.values()) tickTile(rec, timeout, now);
+  renderClock(state, now);
+  renderAlerts(state, now);
+  renderFloor(state, now);
+}
+
+// -- filters ----------------------------------------------------------------------------------
+
+function applyFilters() {
+  const query = fold($("site-search").value.trim());
+  const only = $("only-problems").checked;
+  $("tiles").classList.toggle("only-problems", only);
+  const visible = new Map();
+  let shown = 0;
+  for (const rec of tiles.values()) {
+    const match = !query || rec.key.includes(query);
+    rec.el.classList.toggle("unmatched", !match);
+    if (match) visible.set(rec.group, true);
+    if (match && (!only || rec.last.problem)) shown += 1;
+  }
+  for (const group of groups.values()) group.el.classList.toggle("unmatched", !visible.has(group));
+  put($("shown-count"), t("chair.shown", { n: fmtNumber(shown), all: fmtNumber(tiles.size) }));
+}
+
+// -- the frame loop ---------------------------------------------------------------------------
+
+function schedule() {
+  if (scheduled) return;
+  scheduled = true;
+  requestAnimationFrame(flush);
+}
+
+function flush() {
+  scheduled = false;
+  const state = conn.state;
+  if (!state) return;
+  const now = conn.serverNow();
+  const timeout = state.config.heartbeat.timeout_seconds;
+  const first = !tiles.size;
+  if (dirty.full) buildTiles(state);
+  const ids = dirty.full ? [...state.sites.keys()] : [...dirty.sites];
+  const touched = new Set();
+  for (const id of ids) {
+    const rec = tiles.get(id);
+    const site = state.sites.get(id);
+    if (!rec || !site) continue;
+    updateTile(rec, site, timeout, now);
+    touched.add(rec.group.name);
+  }
+  updateGroups(state, touched);
+  if (state.floor?.next !== lastNext) {
+    lastNext = state.floor?.next;
+    dirty.questions = true;
+  }
+  renderHeader(state);
+  renderTotals(state);
+  if (dirty.questions) renderQueue(state);
+  renderChart(state);
+  renderClock(state, now);
+  renderAlerts(state, now);
+  renderFloor(state, now);
+  if (dirty.full || (ids.length && ($("only-problems").checked || $("site-search").value))) applyFilters();
+  dirty.full = false;
+  dirty.sites.clear();
+  dirty.questions = false;
+  document.body.dataset.seq = String(state.seq);
+  if (first) performance.mark("diemcau:first-render");
+}
+
+function relabel() {
+  translate();
+  for (const rec of tiles.values()) rec.last = {};
+  dirty.full = false;
+  if (conn?.state) {
+    for (const id of conn.state.sites.keys()) dirty.sites.add(id);
+    dirty.questions = true;
+    chartKey = "";
+    applyFilters();
+    schedule();
+  }
+}
+
+function toast(text) {
+  const box = $("toast");
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { box.hidden = true; }, 6000);
+}
+
+function showConnection() {
+  put(document.querySelector("[data-connection]"), t(`conn.${conn.status}`));
+}
+
+async function main() {
+  langSwitch($("lang"));
+  translate();
+  conn = await startPage();
+  showConnection();
+  conn.addEventListener("status", showConnection);
+  conn.addEventListener("state", (e) => {
+    const d = e.detail;
+    if (d.full) dirty.full = true;
+    for (const id of d.sites) dirty.sites.add(id);
+    if (d.full || d.questions.length) dirty.questions = true;
+    schedule();
+  });
+  window.addEventListener("langchange", () => { showConnection(); relabel(); });
+  $("only-problems").addEventListener("change", applyFilters);
+  $("site-search").addEventListener("input", applyFilters);
+  wireReportLinks(document.querySelector(".links"), conn.token);
+  wireDownloads(document.querySelector(".links"), conn.token, (status) => toast(t(status === 404 ? "link.missing" : "link.failed")));
+  setInterval(tick, 1000);
+}
+
+main();

@@ -1,0 +1,249 @@
+// The registrar's page: count people per category and hand in the hall's questions, on a phone,
+// through network cuts. Every change goes through the durable outbox (sent once, by op_id); counts
+// shown include what is still waiting to be sent, folded the same way the hub folds them.
+
+import { startPage } from "./hub.js";
+import { fmtNumber, fmtPercent, fmtTime, langSwitch, register, t, translate } from "./i18n.js";
+
+register({
+  vi: {
+    title: "Thư ký điểm cầu", "att.title": "Điểm danh", "att.present": "Có mặt", "att.expected": "dự kiến",
+    "att.recount": "Đếm lại", "att.recount.label": "Số đếm lại — {name}",
+    "att.capacity": "Vượt sức chứa: {present} người, hội trường có {capacity} chỗ",
+    "ask.title": "Câu hỏi từ hội trường", "ask.name": "Họ tên đại biểu", "ask.unit": "Đơn vị",
+    "ask.topic": "Nhóm vấn đề", "ask.text": "Nội dung câu hỏi", "ask.agency": "Cơ quan trả lời (nếu biết)",
+    "ask.agency.none": "— Chưa xác định —", "ask.speak": "Đại biểu muốn phát biểu trực tiếp",
+    "ask.send": "Gửi câu hỏi", "ask.saved": "Đã lưu câu hỏi của {name}; đang gửi…",
+    "ask.saved.offline": "Đã lưu câu hỏi của {name}; sẽ tự gửi khi có mạng.",
+    "ask.sent": "Đã gửi câu hỏi của {name}.", "att.recount.placeholder": "Số người",
+    "mine.title": "Câu hỏi của điểm cầu", "mine.none": "Chưa có câu hỏi nào.", "mine.pending": "Chờ gửi",
+    "mine.speak": "muốn phát biểu", "mine.due": "hạn trả lời {date}",
+    "outbox.n": "{n} thay đổi chờ gửi", "failed": "Không gửi được: {message}",
+    "nosite": "Mã truy cập này không gắn với điểm cầu nào; hãy dùng đường dẫn dành cho thư ký điểm cầu.",
+  },
+  en: {
+    title: "Site registrar", "att.title": "Attendance", "att.present": "Present", "att.expected": "expected",
+    "att.recount": "Recount", "att.recount.label": "Recounted number — {name}",
+    "att.capacity": "Over capacity: {present} people, the hall has {capacity} seats",
+    "ask.title": "Questions from the floor", "ask.name": "Delegate's full name", "ask.unit": "Unit",
+    "ask.topic": "Topic group", "ask.text": "Question", "ask.agency": "Answering agency (if known)",
+    "ask.agency.none": "— Not decided —", "ask.speak": "The delegate wants to speak live",
+    "ask.send": "Submit question", "ask.saved": "Saved {name}'s question; sending…",
+    "ask.saved.offline": "Saved {name}'s question; it will be sent when the network is back.",
+    "ask.sent": "{name}'s question was sent.", "att.recount.placeholder": "People",
+    "mine.title": "This site's questions", "mine.none": "No questions yet.", "mine.pending": "Waiting to send",
+    "mine.speak": "wants to speak", "mine.due": "answer due {date}",
+    "outbox.n": "{n} changes waiting to be sent", "failed": "Not sent: {message}",
+    "nosite": "This access token is not bound to a site; use the registrar link for your site.",
+  },
+});
+
+const $ = (selector) => document.querySelector(selector);
+const DELTAS = [-1, 1, 10];
+const conn = await startPage();
+// What the page needs to draw itself before the hub answers (after a reload with the network down).
+const cacheKey = `diemcau.registrar.${conn.token.split(".")[0]}`;
+let meta = readCache();
+
+function readCache() {
+  try {
+    return JSON.parse(localStorage.getItem(cacheKey) || "null");
+  } catch {
+    return null;
+  }
+}
+
+function remember() {
+  const state = conn.state;
+  const site = conn.identity?.site ?? meta?.site;
+  if (!state || !site || !state.sites.get(site)) return;
+  meta = { site, siteView: state.sites.get(site), config: state.config, timezone: state.event.timezone };
+  localStorage.setItem(cacheKey, JSON.stringify(meta));
+}
+
+function el(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children.filter((c) => c != null));
+  return node;
+}
+
+/** This site's counts as the hub will have them once the outbox is sent (the hub's fold, replayed). */
+function counts() {
+  const counted = { ...(conn.state?.sites.get(meta.site)?.attendance ?? meta.siteView.attendance) };
+  for (const entry of conn.outbox()) {
+    const f = entry.fields;
+    if (f.site !== meta.site) continue;
+    if (entry.type === "attendance.set") counted[f.category] = f.count;
+    if (entry.type === "attendance.add") counted[f.category] = Math.max(0, (counted[f.category] ?? 0) + f.delta);
+  }
+  return counted;
+}
+
+function drawCategories() {
+  const box = $("#categories");
+  box.replaceChildren(...meta.config.categories.map((c) => {
+    const buttons = DELTAS.map((d) => el("button", {
+      type: "button", textContent: d > 0 ? `+${d}` : `−${-d}`, onclick: () => add(c.id, d),
+    }, null));
+    buttons.forEach((b, i) => Object.assign(b.dataset, { category: c.id, delta: DELTAS[i] }));
+    const input = el("input", { type: "number", min: 0, max: 1000000, inputMode: "numeric", name: `recount-${c.id}` });
+    input.setAttribute("aria-label", t("att.recount.label", { name: c.name }));
+    input.placeholder = t("att.recount.placeholder");
+    const recount = el("form", { className: "recount", onsubmit: (e) => {
+      e.preventDefault();
+      if (input.value === "" || Number(input.value) < 0) return;
+      conn.submit("attendance.set", { site: meta.site, category: c.id, count: Math.floor(Number(input.value)) });
+      input.value = "";
+      render();
+    } }, input, el("button", { type: "submit", textContent: t("att.recount") }));
+    const row = el("div", { className: "category" }, el("span", { className: "name", textContent: c.name }),
+      el("output", { className: "count" }), el("div", { className: "buttons" }, ...buttons), recount);
+    row.dataset.category = c.id;
+    return row;
+  }));
+}
+
+function add(category, delta) {
+  conn.submit("attendance.add", { site: meta.site, category, delta });
+  render();
+}
+
+function renderAttendance() {
+  const counted = counts();
+  let present = 0;
+  for (const row of document.querySelectorAll(".category")) {
+    const n = counted[row.dataset.category] ?? 0;
+    present += n;
+    row.querySelector(".count").textContent = fmtNumber(n);
+  }
+  const site = conn.state?.sites.get(meta.site) ?? meta.siteView;
+  $("#present").textContent = fmtNumber(present);
+  $("#expected").textContent = fmtNumber(site.expected);
+  $("#percent").textContent = `(${fmtPercent(present, site.expected)})`;
+  const over = site.capacity != null && present > site.capacity;
+  $("#capacity").hidden = !over;
+  if (over) $("#capacity").textContent = t("att.capacity", { present: fmtNumber(present), capacity: fmtNumber(site.capacity) });
+}
+
+function fillSelect(select, items, empty) {
+  const chosen = select.value;
+  const options = items.map((x) => el("option", { value: x.id, textContent: x.short ? `${x.short} — ${x.name}` : x.name }));
+  select.replaceChildren(...(empty ? [el("option", { value: "", textContent: empty })] : []), ...options);
+  if (chosen) select.value = chosen;
+}
+
+function questionItem(q, pending) {
+  const topic = meta.config.topics.find((x) => x.id === q.topic)?.name ?? q.topic;
+  const status = el("span", { className: "q-status", textContent: pending ? t("mine.pending") : t(`q.${q.status}`) });
+  status.dataset.status = pending ? "pending" : q.status;
+  const head = el("div", { className: "head" }, status,
+    el("strong", { textContent: q.delegate.name }), q.delegate.unit ? el("span", { textContent: q.delegate.unit }) : null,
+    el("span", { className: "muted", textContent: topic }),
+    q.wants_to_speak ? el("span", { className: "muted", textContent: t("mine.speak") }) : null,
+    q.submitted ? el("span", { className: "muted", textContent: fmtTime(q.submitted, meta.timezone) }) : null,
+    q.due && q.status === "deferred" ? el("span", { className: "muted", textContent: t("mine.due", { date: q.due }) }) : null);
+  const item = el("li", {}, head, el("p", { className: "text", textContent: q.text }));
+  item.dataset.status = status.dataset.status;
+  if (q.id) item.dataset.question = q.id;
+  return item;
+}
+
+function renderQuestions() {
+  const pending = conn.outbox().filter((e) => e.type === "question.submit" && e.fields.site === meta.site);
+  const mine = [...(conn.state?.questions.values() ?? [])].filter((q) => q.site === meta.site).reverse();
+  $("#questions").replaceChildren(...pending.reverse().map((e) => questionItem(e.fields, true)),
+    ...mine.map((q) => questionItem(q, false)));
+  $("#no-questions").hidden = pending.length + mine.length > 0;
+}
+
+function renderOutbox() {
+  const n = conn.outbox().length;
+  $("#outbox").hidden = n === 0;
+  $("#outbox").textContent = t("outbox.n", { n: fmtNumber(n) });
+}
+
+let drawnFor = null;
+function render() {
+  if (!meta) return;
+  if (drawnFor !== meta.config) {
+    drawnFor = meta.config;
+    $("#site-name").textContent = meta.siteView.name;
+    drawCategories();
+    fillSelect($("#question-form").topic, meta.config.topics, null);
+    fillSelect($("#question-form").agency, meta.config.agencies, t("ask.agency.none"));
+  }
+  renderAttendance();
+  renderQuestions();
+  renderOutbox();
+}
+
+function problem(message) {
+  $("#problem").hidden = !message;
+  $("#problem").textContent = message ?? "";
+}
+
+$("#question-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const name = form.delegate.value.trim();
+  const fields = {
+    site: meta.site, topic: form.topic.value, text: form.text.value.trim(),
+    delegate: { name, unit: form.unit.value.trim() }, wants_to_speak: form.speak.checked,
+  };
+  if (!name || !fields.text) return;
+  if (form.agency.value) fields.agency = form.agency.value;
+  conn.submit("question.submit", fields);
+  const topic = form.topic.value;
+  form.reset();
+  form.topic.value = topic;
+  $("#counter").textContent = `0 / ${fmtNumber(2000)}`;
+  $("#form-status").textContent = t(conn.status === "online" ? "ask.saved" : "ask.saved.offline", { name });
+  render();
+});
+
+$("#question-form").text.addEventListener("input", (e) => {
+  $("#counter").textContent = `${fmtNumber(e.target.value.length)} / ${fmtNumber(2000)}`;
+});
+
+/** An answer arrived for an outbox entry: show its effect now, before the next pushed frame. */
+conn.addEventListener("sent", ({ detail }) => {
+  const { entry, result, error } = detail;
+  if (error) {
+    problem(t("failed", { message: error.message }));
+  } else if (entry.type.startsWith("attendance.") && conn.state) {
+    const site = conn.state.sites.get(result.site);
+    site.attendance = { ...site.attendance, [result.category]: result.count };
+  } else if (entry.type === "question.submit") {
+    $("#form-status").textContent = t("ask.sent", { name: entry.fields.delegate.name });
+    if (conn.state && !conn.state.questions.has(result.question)) {
+      conn.state.questions.set(result.question, { id: result.question, status: "submitted", ...entry.fields });
+    }
+  }
+  render();
+});
+
+conn.addEventListener("auth", ({ detail }) => {
+  if (!detail.site) problem(t("nosite"));
+});
+conn.addEventListener("state", () => {
+  remember();
+  render();
+});
+conn.addEventListener("outbox", render);
+conn.addEventListener("status", showConnection);
+// The browser knows the network is gone before the socket does: drop it now so changes queue visibly.
+window.addEventListener("langchange", () => {
+  drawnFor = null;
+  $("#form-status").textContent = "";
+  showConnection();
+  render();
+});
+
+function showConnection() {
+  $("[data-connection]").textContent = t(`conn.${conn.status}`);
+}
+
+langSwitch($("#lang"));
+translate();
+showConnection();
+render();

@@ -1,0 +1,210 @@
+"""Verified video presence: ask the video bridge which halls are really in the room.
+
+A technician's "video ok" tick is a claim; the bridge is the witness. Each site names the display
+name (or id) its endpoint uses on the bridge (`endpoint`, else its name). The poller records a
+`site.presence` event only when a site's presence changes, and a bridge that is down, slow or
+talking nonsense makes every site "unknown": it never crashes or blocks the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import unicodedata
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlencode, urlsplit
+from xml.etree.ElementTree import Element, ParseError
+
+import httpx
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from .config import Bridge, Site
+
+if TYPE_CHECKING:
+    from .service import Hub
+
+log = logging.getLogger("diemcau.bridge")
+Presence = dict[str, str]  # site id -> "present" | "absent" | "unknown"
+
+
+class BridgeError(Exception):
+    """The bridge answered, but in a way that says nothing about who is in the room."""
+
+
+def normalise(name: str) -> str:
+    """Names compare the way people read them: same Unicode form, case and spacing ignored."""
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
+def endpoint_of(site: Site) -> str:
+    return normalise(site.endpoint or site.name)
+
+
+def every(sites: Iterable[Site], video: str) -> Presence:
+    return {site.id: video for site in sites}
+
+
+def presence_of(sites: Iterable[Site], seen: set[str]) -> Presence:
+    """Present when the bridge shows the site's endpoint, absent otherwise."""
+    return {site.id: "present" if endpoint_of(site) in seen else "absent" for site in sites}
+
+
+class Adapter(Protocol):
+    async def presence(self, client: httpx.AsyncClient, sites: list[Site]) -> Presence: ...
+
+
+class Jitsi:
+    """Prosody's mod_muc_size `/room`: one object per occupant, matched on its display name."""
+
+    def __init__(self, cfg: Bridge) -> None:
+        self.cfg = cfg
+        self.base = cfg.url.rstrip("/")
+        self.domain = cfg.domain or urlsplit(cfg.url).hostname or ""
+
+    async def presence(self, client: httpx.AsyncClient, sites: list[Site]) -> Presence:
+        params = {"room": self.cfg.room or "", "domain": self.domain}
+        if self.cfg.token:
+            params["token"] = self.cfg.token
+        response = await client.get(f"{self.base}/room", params=params, headers={"Host": self.domain})
+        if response.status_code == 404:
+            return every(sites, "absent")  # the room is not running: nobody is in it
+        if response.status_code == 403:
+            raise BridgeError("Prosody refused the token (HTTP 403): check [bridge] token")
+        if response.status_code != 200:
+            raise BridgeError(f"Prosody /room answered HTTP {response.status_code}")
+        return presence_of(sites, self._seen(response))
+
+    def _seen(self, response: httpx.Response) -> set[str]:
+        try:
+            occupants = response.json()
+        except ValueError:
+            raise BridgeError("Prosody /room answered something that is not JSON") from None
+        if occupants == {}:
+            occupants = []
+        if not isinstance(occupants, list) or not all(isinstance(o, dict) for o in occupants):
+            raise BridgeError("Prosody /room answered JSON that is not a list of occupants")
+        return {normalise(str(o.get("display_name") or "")) for o in occupants} - {""}
+
+
+def bbb_checksum(call: str, query: str, secret: str, algorithm: str = "sha1") -> str:
+    """BigBlueButton's request signature: hash(callName + queryString + sharedSecret), in hex."""
+    return hashlib.new(algorithm, f"{call}{query}{secret}".encode()).hexdigest()
+
+
+class BigBlueButton:
+    """`getMeetingInfo`: an attendee (by full name or join userID) whose `hasVideo` is true has video flowing."""
+
+    def __init__(self, cfg: Bridge) -> None:
+        self.cfg = cfg
+        base = cfg.url.rstrip("/")
+        self.api = base if base.endswith("/bigbluebutton/api") else f"{base}/bigbluebutton/api"
+
+    def url(self, call: str, **params: str) -> str:
+        query = urlencode(params)  # spaces as '+', byte-identical to what is signed
+        checksum = bbb_checksum(call, query, self.cfg.secret or "", self.cfg.checksum)
+        return f"{self.api}/{call}?{query}&checksum={checksum}"
+
+    async def presence(self, client: httpx.AsyncClient, sites: list[Site]) -> Presence:
+        response = await client.get(self.url("getMeetingInfo", meetingID=self.cfg.room or ""))
+        if response.status_code != 200:
+            raise BridgeError(f"BigBlueButton answered HTTP {response.status_code}")
+        try:
+            root = fromstring(response.content)
+        except (ParseError, DefusedXmlException):
+            raise BridgeError("BigBlueButton answered something that is not usable XML") from None
+        code, key = root.findtext("returncode"), root.findtext("messageKey")
+        if code == "FAILED" and key == "notFound":
+            return every(sites, "absent")  # the meeting is not running
+        if code == "FAILED" and key == "checksumError":
+            raise BridgeError("BigBlueButton refused our checksum (checksumError): check [bridge] secret and checksum")
+        if code != "SUCCESS":
+            raise BridgeError(f"BigBlueButton answered {code or 'no returncode'} ({key or 'no messageKey'})")
+        return presence_of(sites, _with_video(root))
+
+
+def _with_video(root: Element) -> set[str]:
+    seen = set()
+    for attendee in root.iter("attendee"):
+        if (attendee.findtext("hasVideo") or "").strip() == "true":
+            seen.add(normalise(attendee.findtext("fullName") or ""))
+            seen.add(normalise(attendee.findtext("userID") or ""))
+    seen.discard("")
+    return seen
+
+
+ADAPTERS: dict[str, type[Jitsi] | type[BigBlueButton]] = {"jitsi": Jitsi, "bbb": BigBlueButton}
+
+
+async def check_health(client: httpx.AsyncClient, url: str) -> str | None:
+    """None when the media server is healthy (`/about/health` 2xx, `/colibri/stats` not shutting down), else why."""
+    try:
+        response = await client.get(url)
+    except httpx.HTTPError as exc:
+        return f"health check failed ({type(exc).__name__})"
+    if not response.is_success:
+        return f"health check answered HTTP {response.status_code}"
+    try:
+        stats: Any = response.json() if response.content else {}
+    except ValueError:
+        stats = {}
+    if isinstance(stats, dict) and stats.get("graceful_shutdown") is True:
+        return "videobridge is shutting down"
+    return None
+
+
+class BridgePoller:
+    """Polls the bridge every `poll_seconds` and records each site's presence when it changes."""
+
+    def __init__(self, hub: Hub) -> None:
+        assert hub.config.bridge is not None
+        self.hub, self.cfg = hub, hub.config.bridge
+        self.adapter: Adapter = ADAPTERS[self.cfg.kind](self.cfg)
+        self.problem: str | None = None
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(timeout=self.cfg.timeout_seconds, follow_redirects=False) as client:
+            while True:
+                try:
+                    self.apply(await self.poll(client))
+                except Exception:  # a bug here must not end verification for the rest of the event
+                    log.exception("bridge poll failed")
+                await asyncio.sleep(self.cfg.poll_seconds)
+
+    async def poll(self, client: httpx.AsyncClient) -> Presence:
+        """Every site's presence now; "unknown" for all when the bridge cannot say."""
+        sites = self.hub.config.sites
+        try:
+            presence = await self.adapter.presence(client, sites)
+            unhealthy = await check_health(client, self.cfg.health_url) if self.cfg.health_url else None
+        except BridgeError as exc:
+            return self._trouble(str(exc))
+        except httpx.TimeoutException:
+            return self._trouble(f"no answer within {self.cfg.timeout_seconds:g} s from {self.cfg.url}")
+        except httpx.HTTPError as exc:
+            return self._trouble(f"cannot reach {self.cfg.url} ({type(exc).__name__})")
+        if unhealthy:  # in the room, but no media server to carry the video: cannot vouch for it
+            self._report(unhealthy)
+            return {sid: "unknown" if video == "present" else video for sid, video in presence.items()}
+        self._report(None)
+        return presence
+
+    def _trouble(self, problem: str) -> Presence:
+        self._report(problem)
+        return every(self.hub.config.sites, "unknown")
+
+    def _report(self, problem: str | None) -> None:
+        """Log when the bridge's condition changes, not on every poll."""
+        if problem != self.problem:
+            if problem:
+                log.warning("video bridge (%s): %s; video presence unknown", self.cfg.kind, problem)
+            else:
+                log.info("video bridge (%s) answering; video presence verified again", self.cfg.kind)
+        self.problem = problem
+
+    def apply(self, presence: Presence) -> None:
+        for site_id, video in presence.items():
+            if self.hub.state.sites[site_id].video != video:
+                self.hub.record("site.presence", site_id, {"video": video})

@@ -1,0 +1,50 @@
+"""`diemcau documents`: the official documents written from the stored log, without a running hub."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from .cli import config_options, fail
+from .config import Config
+from .deadlines import today
+from .documents import collect, render
+
+
+def write_all(config: Config, data: dict, day: dt.date, out: Path) -> list[Path]:
+    """Render every document into `out`; return the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, content in render(config, data, day).items():
+        path = out / name
+        path.write_bytes(content)
+        written.append(path)
+    return written
+
+
+@click.command("documents")
+@config_options
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the .docx files (created if missing).")
+@click.option("--date", "date_", type=click.DateTime(["%Y-%m-%d"]),
+              help="Date on the place-date line (YYYY-MM-DD). Default: today in the event's time zone.")
+def documents_command(config: Config, config_path: Path, db_path: Path, out: Path, date_: dt.datetime | None) -> None:
+    """Write the official documents (.docx) from the stored log, without a running hub.
+
+    \b
+    One letter (công văn) per agency forwarding its deferred questions for written answers, and
+    the summary report (báo cáo) of the meeting, in the format of Decree 30/2020/NĐ-CP. Who issues
+    and signs them comes from the config's optional [documents] section.
+    Example:
+      diemcau documents --config config/kon-tum-2023.toml --out var/documents
+    """
+    from .service import Hub
+
+    if not db_path.exists():
+        fail(f"no database at {db_path}; give --db, or run the hub first (diemcau serve)")
+    hub = Hub(config, db_path)
+    day = date_.date() if date_ else today(hub.state, hub.clock())
+    for path in write_all(config, collect(hub.state), day, out):
+        click.echo(str(path))

@@ -1,0 +1,211 @@
+"""The site agent: runs on the hall's PC and keeps telling the hub the hall is alive and how good its link is.
+
+Every interval it measures the round trip to the hub (a `ping`), optionally whether the video bridge
+answers, and the PC's load, and sends them as a `site.heartbeat`. When the hub goes away it retries
+with exponential backoff and jitter, so a hundred halls do not all knock at the same second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+import httpx
+import websockets
+
+from .client import AuthFailed, CommandFailed, HubClient
+
+log = logging.getLogger("diemcau.agent")
+WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+
+
+class AgentError(Exception):
+    """A problem retrying cannot fix (a refused token, a token for the wrong role)."""
+
+
+def ws_url(hub: str) -> str:
+    """The hub's websocket address from what a technician types: `http://hub:8080` or `ws://hub:8080/ws`."""
+    parts = urlsplit(hub.strip())
+    if parts.scheme not in WS_SCHEMES or not parts.netloc:
+        raise ValueError(f"{hub!r} is not a hub address; give e.g. http://192.168.1.10:8080")
+    path = parts.path.rstrip("/")
+    return urlunsplit((WS_SCHEMES[parts.scheme], parts.netloc, path if path.endswith("/ws") else f"{path}/ws", "", ""))
+
+
+def backoff(attempt: int, start: float, cap: float) -> float:
+    """Exponential delay with jitter: half fixed, half random, never above `cap`."""
+    delay = min(cap, start * 2 ** attempt)
+    return delay / 2 + random.random() * delay / 2
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    hub: str
+    token: str
+    interval: float = 5.0
+    bridge_url: str | None = None
+    backoff_start: float = 1.0
+    backoff_cap: float = 30.0
+
+
+class Agent:
+    """Connect, heartbeat until the connection drops, back off, repeat; cancel the task to stop."""
+
+    def __init__(self, options: AgentOptions) -> None:
+        self.options = options
+        self.url = ws_url(options.hub)
+        self.link: str | None = None
+        self.bridge_ok: bool | None = None
+        self.heartbeats = 0
+
+    async def run(self) -> None:
+        attempt = 0
+        async with httpx.AsyncClient(timeout=min(3.0, max(0.5, self.options.interval))) as http:
+            while True:
+                client = HubClient(self.url, self.options.token)
+                try:
+                    await self._connect(client)
+                    attempt = 0
+                    await self._beat(client, http)
+                except (OSError, websockets.WebSocketException) as exc:
+                    delay = backoff(attempt, self.options.backoff_start, self.options.backoff_cap)
+                    attempt += 1
+                    log.warning("Mất kết nối tới hub (%s); thử lại sau %.1f s", _why(exc), delay)
+                    await asyncio.sleep(delay)
+                finally:
+                    await client.close()
+
+    async def _connect(self, client: HubClient) -> None:
+        try:
+            identity = await client.connect()
+        except AuthFailed as exc:
+            raise AgentError(f"hub refused the token ({exc}); ask the organisers for a technician link") from None
+        if identity.get("role") != "technician" or not identity.get("site"):
+            raise AgentError(f"this token is for role {identity.get('role')}, not for a site's technician")
+        log.info("Đã kết nối hub %s — điểm cầu %s (connected)", self.url, identity["site"])
+
+    async def _beat(self, client: HubClient, http: httpx.AsyncClient) -> None:
+        """Heartbeat every interval until the connection fails (an exception) or the task is cancelled."""
+        site = client.identity["site"]
+        while True:
+            measurements = await self.measure(client, http)
+            try:
+                result = await client.call("site.heartbeat", site=site, **measurements)
+            except CommandFailed as exc:
+                log.warning("hub did not take the heartbeat: %s", exc)
+            else:
+                self.heartbeats += 1
+                self._note_link(result.get("link"), measurements["rtt_ms"])
+            closed = asyncio.ensure_future(client.closed.wait())
+            done, _ = await asyncio.wait([closed], timeout=self.options.interval)
+            closed.cancel()
+            if done:
+                raise ConnectionError("the hub closed the connection")
+
+    async def measure(self, client: HubClient, http: httpx.AsyncClient) -> dict[str, Any]:
+        """Round trip to the hub, the PC's load and, if asked, the video bridge's reachability."""
+        started = time.perf_counter()
+        answer = await client.send("ping", timeout=max(5.0, 2 * self.options.interval), sent=time.time())
+        if not answer.get("success"):
+            raise ConnectionError(f"ping failed: {answer.get('error')}")
+        out: dict[str, Any] = {"rtt_ms": round((time.perf_counter() - started) * 1000, 1)}
+        if hasattr(os, "getloadavg"):
+            out["load1"] = round(os.getloadavg()[0], 2)
+        if self.options.bridge_url:
+            out.update(await self.bridge(http, self.options.bridge_url))
+        return out
+
+    async def bridge(self, http: httpx.AsyncClient, url: str) -> dict[str, Any]:
+        """Whether the video bridge answers from this hall (any HTTP answer below 500), and how fast."""
+        started = time.perf_counter()
+        try:
+            response = await http.get(url)
+            ok, result = response.status_code < 500, {"bridge_ms": round((time.perf_counter() - started) * 1000, 1)}
+        except httpx.HTTPError as exc:
+            ok, result = False, {}
+            reason = _why(exc)
+        else:
+            reason = f"HTTP {response.status_code}"
+        if ok != self.bridge_ok:
+            level = logging.INFO if ok else logging.WARNING
+            log.log(level, "Cầu truyền hình %s: %s (%s)", url, "kết nối được" if ok else "KHÔNG kết nối được", reason)
+        self.bridge_ok = ok
+        return {**result, "bridge_ok": ok}
+
+    def _note_link(self, link: str | None, rtt: float) -> None:
+        if link != self.link:
+            if link == "poor":
+                log.warning("Đường truyền chậm: %.0f ms tới hub (link poor)", rtt)
+            else:
+                log.info("Đường truyền tốt: %.0f ms tới hub (link %s)", rtt, link)
+        else:
+            log.debug("heartbeat: %.1f ms", rtt)
+        self.link = link
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    """Cancel the agent and wait for it; repeat, because Python 3.11's wait_for can swallow a cancel
+    that lands just as an answer arrives."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    with contextlib.suppress(asyncio.CancelledError):
+        task.result()
+
+
+async def run_until_signal(agent: Agent) -> None:
+    """Run the agent until SIGINT or SIGTERM; a fatal AgentError comes out of here."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    task = asyncio.create_task(agent.run())
+    signalled = asyncio.create_task(stopping.wait())
+    await asyncio.wait({task, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    signalled.cancel()
+    await stop(task)
+
+
+@click.command("agent")
+@click.option("--hub", "hub_url", required=True, help="The hub's address, e.g. http://192.168.1.10:8080.")
+@click.option("--token", required=True, envvar="DIEMCAU_TOKEN", help="The site's technician token (or DIEMCAU_TOKEN).")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.5, 300),
+              help="Seconds between heartbeats; keep it below the hub's heartbeat timeout.")
+@click.option("--bridge-url", help="Also check that this hall reaches the video bridge, e.g. https://meet.example.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+def agent_command(hub_url: str, token: str, interval: float, bridge_url: str | None, log_level: str) -> None:
+    """Run the site agent on a hall's PC: heartbeats with the measured link to the hub.
+
+    \b
+    Example:
+      diemcau agent --hub http://192.168.1.10:8080 --token 'T' --bridge-url https://meet.kontum.gov.vn
+    Stop with Ctrl-C.
+    """
+    logging.basicConfig(level=getattr(logging, log_level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
+    try:
+        agent = Agent(AgentOptions(hub_url, token, interval, bridge_url))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--hub") from None
+    try:
+        asyncio.run(run_until_signal(agent))
+    except AgentError as exc:
+        click.secho(f"Lỗi: {exc}", fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"Đã dừng agent sau {agent.heartbeats} nhịp (agent stopped).")

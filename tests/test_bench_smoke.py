@@ -1,0 +1,30 @@
+"""The benchmark's smoke run: `python -m bench --quick` completes and prints its table with numbers.
+
+Benchmarks are not unit tests: no timing thresholds here, only that every part runs and reports.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+NUMBER = r"[\d,.]+"
+
+
+def test_quick_bench_completes_and_reports() -> None:
+    run = subprocess.run([sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=180)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    assert re.search(rf"connections {NUMBER}; hub memory {NUMBER} MB before them, {NUMBER} MB with them: "
+                     rf"{NUMBER} KB per connection; peak {NUMBER} MB", out), out
+    assert re.search(rf"^\s+1\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+\d+%", out, re.M), out
+    assert re.search(rf"^\s+250 \|\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}", out, re.M), out
+    assert re.search(rf"acknowledged commands/s at p99 <= 100 ms: hub {NUMBER}, bare echo {NUMBER}, ratio", out), out
+    assert re.search(rf"changes/s reaching every dashboard at p99 <= 100 ms: hub {NUMBER}, bare broadcast {NUMBER}",
+                     out), out
+    assert re.search(rf"Start-up from a log of 20,000 events: full fold {NUMBER} s; snapshot \+ {NUMBER}-event tail",
+                     out), out

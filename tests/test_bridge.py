@@ -1,0 +1,275 @@
+"""Bridge adapters against a local server answering exactly as ../shared/bridges.md documents."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from hub.bridge import BigBlueButton, BridgePoller, bbb_checksum
+from hub.config import Bridge, Config
+
+from .conftest import RunningHub, StartHub
+
+DOMAIN = "meet.kontum.gov.vn"
+ROOM = "doithoai2023"
+SECRET = "MyTestSalt"
+NOT_FOUND = ("<response><returncode>FAILED</returncode><messageKey>notFound</messageKey><message>We could not find "
+             "a meeting with that meeting ID - perhaps the meeting is not yet running?</message></response>")
+CHECKSUM_ERROR = ("<response><returncode>FAILED</returncode><messageKey>checksumError</messageKey>"
+                  "<message>You did not pass the checksum security check</message></response>")
+
+
+class Double:
+    """What the fake bridge answers next; tests change it between polls."""
+
+    def __init__(self) -> None:
+        self.occupants: Any = []  # Jitsi /room body (list, or {} for an empty room)
+        self.attendees: list[tuple[str, str, bool]] | None = []  # BBB (userID, fullName, hasVideo); None: not running
+        self.status = 200
+        self.body: str | None = None  # raw body that replaces the documented one
+        self.delay = 0.0
+        self.health: tuple[int, str] = (200, json.dumps({"conferences": 1, "graceful_shutdown": False}))
+        self.requests: list[web.Request] = []
+
+
+def jitsi_body(occupants: Any) -> str:
+    """Prosody's encoder: UTF-8 names, '/' escaped as '\\/'."""
+    return json.dumps(occupants, ensure_ascii=False).replace("/", "\\/")
+
+
+def occupant(nick: str, name: str) -> dict[str, str]:
+    return {"jid": f"{ROOM}@conference.{DOMAIN}/{nick}", "email": "", "display_name": name}
+
+
+def bbb_meeting(attendees: list[tuple[str, str, bool]]) -> str:
+    people = "".join(
+        f"<attendee><userID>{uid}</userID><fullName>{name}</fullName><role>VIEWER</role><isPresenter>false"
+        f"</isPresenter><isListeningOnly>false</isListeningOnly><hasJoinedVoice>true</hasJoinedVoice>"
+        f"<hasVideo>{str(video).lower()}</hasVideo><clientType>HTML5</clientType><customdata></customdata></attendee>"
+        for uid, name, video in attendees)
+    return (f"<response><returncode>SUCCESS</returncode><meetingID>{ROOM}</meetingID><running>true</running>"
+            f"<participantCount>{len(attendees)}</participantCount><videoCount>{sum(a[2] for a in attendees)}"
+            f"</videoCount><attendees>{people}</attendees><isBreakout>false</isBreakout></response>")
+
+
+def bridge_app(double: Double) -> web.Application:
+    async def room(request: web.Request) -> web.Response:
+        double.requests.append(request)
+        await asyncio.sleep(double.delay)
+        if request.host != DOMAIN:
+            return web.Response(status=404, text="Unknown host")
+        if not request.query_string:
+            return web.Response(status=400)
+        if double.status != 200 or double.body is not None:
+            return web.Response(status=double.status, text=double.body or "")
+        if double.occupants is None or request.query.get("room") != ROOM:
+            return web.Response(status=404)
+        return web.Response(text=jitsi_body(double.occupants), content_type="application/json")
+
+    async def bbb(request: web.Request) -> web.Response:
+        double.requests.append(request)
+        await asyncio.sleep(double.delay)
+        query, _, checksum = request.query_string.rpartition("&checksum=")
+        if double.status != 200 or double.body is not None:
+            body = double.body or ""
+        elif checksum != hashlib.sha1(f"getMeetingInfo{query}{SECRET}".encode()).hexdigest():
+            body = CHECKSUM_ERROR
+        elif double.attendees is None or request.query.get("meetingID") != ROOM:
+            body = NOT_FOUND
+        else:
+            body = bbb_meeting(double.attendees)
+        return web.Response(status=double.status, text=body, content_type="text/xml")
+
+    async def health(request: web.Request) -> web.Response:
+        status, body = double.health
+        return web.Response(status=status, text=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/room", room)
+    app.router.add_get("/bigbluebutton/api/getMeetingInfo", bbb)
+    app.router.add_get("/colibri/stats", health)
+    return app
+
+
+@pytest.fixture
+def double() -> Double:
+    return Double()
+
+
+@pytest.fixture
+async def bridge_url(double: Double) -> Any:
+    server = TestServer(bridge_app(double), host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+def jitsi_cfg(url: str, **extra: Any) -> Bridge:
+    return Bridge(kind="jitsi", url=url, room=ROOM, domain=DOMAIN, poll_seconds=0.05, timeout_seconds=0.5, **extra)
+
+
+def bbb_cfg(url: str, **extra: Any) -> Bridge:
+    return Bridge(kind="bbb", url=url, room=ROOM, secret=SECRET, poll_seconds=0.05, timeout_seconds=0.5, **extra)
+
+
+def with_bridge(config: Config, bridge: Bridge) -> Config:
+    return config.model_copy(update={"bridge": bridge})
+
+
+async def poll(running: RunningHub) -> dict[str, str]:
+    """One poll through the hub's own poller, as its background task does it."""
+    async with httpx.AsyncClient(timeout=running.config.bridge.timeout_seconds) as client:  # type: ignore[union-attr]
+        return await BridgePoller(running.hub).poll(client)
+
+
+def test_bbb_checksum_matches_the_documented_vector() -> None:
+    assert bbb_checksum("isMeetingRunning", "meetingID=Foo", "MyTestSalt") == "f59b73c5cf1db387da4ca7d937049420d4c50a12"
+
+
+def test_bbb_url_signs_the_exact_query_string() -> None:
+    url = BigBlueButton(Bridge(kind="bbb", url="https://bbb.example/", room="hội nghị 2023", secret="s")).url(
+        "getMeetingInfo", meetingID="hội nghị 2023")
+    query, _, checksum = url.partition("?")[2].rpartition("&checksum=")
+    assert url.startswith("https://bbb.example/bigbluebutton/api/getMeetingInfo?meetingID=h%E1%BB%99i+ngh")
+    assert checksum == hashlib.sha1(f"getMeetingInfo{query}s".encode()).hexdigest()
+
+
+async def test_jitsi_matches_display_names_and_nicks(start_hub: StartHub, double: Double, bridge_url: str,
+                                                     config: Config) -> None:
+    running = await start_hub(with_bridge(config, jitsi_cfg(bridge_url, token="jwt-abc")))
+    double.occupants = [occupant("3f2a9c1b", "Điểm cầu tỉnh"), occupant("7c0d", "ĐẮK  HÀ"), occupant("tp-kon-tum", "")]
+    presence = await poll(running)
+    assert presence["tinh"] == "present"
+    assert presence["dak-ha"] == "present"  # case and spacing do not matter
+    assert presence["tp-kon-tum"] == "absent"  # no display name: nothing proves it is that hall
+    assert {presence[s] for s in presence if s not in ("tinh", "dak-ha")} == {"absent"}
+    request = double.requests[-1]
+    assert request.host == DOMAIN
+    assert dict(request.query) == {"room": ROOM, "domain": DOMAIN, "token": "jwt-abc"}
+
+
+@pytest.mark.parametrize("empty", [[], {}, None])
+async def test_jitsi_empty_or_missing_room_is_absent(start_hub: StartHub, double: Double, bridge_url: str,
+                                                     config: Config, empty: Any) -> None:
+    running = await start_hub(with_bridge(config, jitsi_cfg(bridge_url)))
+    double.occupants = empty
+    assert set((await poll(running)).values()) == {"absent"}
+
+
+@pytest.mark.parametrize("status, body, logged", [
+    (403, "", "403"),
+    (500, "", "HTTP 500"),
+    (200, "<html>Bad gateway</html>", "not JSON"),
+    (200, '{"participants": 3}', "not a list"),
+])
+async def test_jitsi_errors_make_every_site_unknown(start_hub: StartHub, double: Double, bridge_url: str,
+                                                   config: Config, caplog: pytest.LogCaptureFixture,
+                                                   status: int, body: str, logged: str) -> None:
+    running = await start_hub(with_bridge(config, jitsi_cfg(bridge_url)))
+    double.status, double.body = status, body
+    with caplog.at_level(logging.WARNING, "diemcau.bridge"):
+        assert set((await poll(running)).values()) == {"unknown"}
+    assert logged in caplog.text
+
+
+async def test_slow_or_unreachable_bridge_is_unknown(start_hub: StartHub, double: Double, bridge_url: str,
+                                                     config: Config, caplog: pytest.LogCaptureFixture) -> None:
+    running = await start_hub(with_bridge(config, jitsi_cfg(bridge_url)))
+    double.delay = 2
+    with caplog.at_level(logging.WARNING, "diemcau.bridge"):
+        assert set((await poll(running)).values()) == {"unknown"}
+    assert "no answer within 0.5 s" in caplog.text
+    closed = await start_hub(with_bridge(config, jitsi_cfg("http://127.0.0.1:9")),
+                             path=running.db_path.with_name("b.db"))
+    assert set((await poll(closed)).values()) == {"unknown"}
+
+
+async def test_jitsi_unhealthy_videobridge_cannot_vouch(start_hub: StartHub, double: Double, bridge_url: str,
+                                                        config: Config) -> None:
+    running = await start_hub(with_bridge(config, jitsi_cfg(bridge_url, health_url=f"{bridge_url}/colibri/stats")))
+    double.occupants = [occupant("a", "Điểm cầu tỉnh")]
+    assert (await poll(running))["tinh"] == "present"
+    double.health = (200, json.dumps({"conferences": 1, "graceful_shutdown": True}))
+    presence = await poll(running)
+    assert presence["tinh"] == "unknown" and presence["dak-ha"] == "absent"
+    double.health = (503, "")
+    assert (await poll(running))["tinh"] == "unknown"
+
+
+async def test_bbb_has_video_means_present(start_hub: StartHub, double: Double, bridge_url: str,
+                                           config: Config) -> None:
+    running = await start_hub(with_bridge(config, bbb_cfg(bridge_url)))
+    double.attendees = [("w_1", "Điểm cầu tỉnh", True), ("w_2", "Đắk Hà", False), ("w_3", "Kon Plông", True)]
+    presence = await poll(running)
+    assert presence["tinh"] == "present" and presence["kon-plong"] == "present"
+    assert presence["dak-ha"] == "absent"  # joined, but no video flowing
+    assert "checksum=" in str(double.requests[-1].url)
+
+
+async def test_bbb_not_running_is_absent_and_bad_checksum_is_unknown(
+        start_hub: StartHub, double: Double, bridge_url: str, config: Config,
+        caplog: pytest.LogCaptureFixture) -> None:
+    running = await start_hub(with_bridge(config, bbb_cfg(bridge_url)))
+    double.attendees = None
+    assert set((await poll(running)).values()) == {"absent"}
+    wrong = await start_hub(with_bridge(config, bbb_cfg(bridge_url).model_copy(update={"secret": "wrong"})),
+                            path=running.db_path.with_name("b.db"))
+    double.attendees = [("w_1", "Điểm cầu tỉnh", True)]
+    with caplog.at_level(logging.WARNING, "diemcau.bridge"):
+        assert set((await poll(wrong)).values()) == {"unknown"}
+    assert "checksumError" in caplog.text and "secret" in caplog.text
+
+
+@pytest.mark.parametrize("body", [
+    "<html><body>502 Bad Gateway</body></html>",
+    "not xml at all",
+    '<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]><response>&b;</response>',
+    "<response><returncode>FAILED</returncode><messageKey>invalidMeetingIdentifier</messageKey></response>",
+])
+async def test_bbb_garbage_is_unknown(start_hub: StartHub, double: Double, bridge_url: str, config: Config,
+                                      body: str) -> None:
+    running = await start_hub(with_bridge(config, bbb_cfg(bridge_url)))
+    double.body = body
+    assert set((await poll(running)).values()) == {"unknown"}
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 5) -> None:
+    async def wait() -> None:
+        while not check():
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(wait(), timeout)
+
+
+async def test_poller_records_changes_only_and_flags_a_false_video_tick(
+        start_hub: StartHub, double: Double, bridge_url: str, config: Config) -> None:
+    running = await start_hub(with_bridge(config, bbb_cfg(bridge_url)))
+    site = running.hub.state.sites["dak-ha"]
+    tech = await running.client("technician", site="dak-ha")
+    await tech.call("site.checkin", site="dak-ha", technician="Y Khoa", phone="0905 123 456")
+    for item in running.config.required_checks:
+        await tech.call("site.check", site="dak-ha", item=item, ok=True)
+    await tech.call("site.heartbeat", site="dak-ha", rtt_ms=20)
+    await eventually(lambda: site.video == "absent")
+    assert site.status == "checking"  # technician says video ok, the bridge does not see it
+    double.attendees = [("w_9", "Đắk Hà", True)]
+    await eventually(lambda: site.status == "ready")
+    double.attendees = [("w_9", "Đắk Hà", False)]
+    await eventually(lambda: site.status == "degraded")
+    double.status, double.body = 500, "oops"
+    await eventually(lambda: site.video == "unknown")
+    assert site.status == "ready"  # an outage of the bridge is not the hall's fault
+    polls = len(double.requests)
+    await eventually(lambda: len(double.requests) >= polls + 3)
+    events = [e for e in running.hub.log.read(0) if e.site == "dak-ha"]
+    assert [e.data["video"] for e in events if e.type == "site.presence"] == ["absent", "present", "absent", "unknown"]
+    assert [(e.data["previous"], e.data["status"]) for e in events if e.type == "site.status"] == [
+        ("offline", "checking"), ("checking", "ready"), ("ready", "degraded"), ("degraded", "ready")]

@@ -1,0 +1,195 @@
+"""The chair's live view in real headless Chromium: tiles, totals, queue, trouble, deadline, reconnect, 3,000 sites."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import time
+from pathlib import Path
+
+from playwright.async_api import Page, expect
+
+from bench.genconfig import write_config
+from hub.config import load_config
+
+from .browser import ARTIFACTS, Pages, browser, pages  # noqa: F401
+from .conftest import ManualClock, RunningHub, StartHub
+
+LIVE = 5000  # ms: a change must show well within this; the page batches per animation frame
+
+
+async def make_ready(hub: RunningHub, site: str) -> None:
+    """Check a site in, report every required item ok and send a heartbeat: it becomes ready."""
+    tech = await hub.client("technician", site=site)
+    await tech.call("site.checkin", site=site, technician="Kỹ thuật viên")
+    for item in hub.config.required_checks:
+        await tech.call("site.check", site=site, item=item, ok=True)
+    await tech.call("site.heartbeat", site=site, rtt_ms=40)
+
+
+async def open_chair(pages: Pages, hub: RunningHub, **kwargs) -> Page:
+    page = await pages.open(hub, "/", hub.token("chair"), **kwargs)
+    await expect(page.locator(".tile")).to_have_count(len(hub.config.sites), timeout=LIVE)
+    return page
+
+
+def tile(page: Page, site: str):
+    return page.locator(f'.tile[data-site="{site}"]')
+
+
+async def test_tiles_and_totals_follow_commands_live(hub: RunningHub, pages: Pages) -> None:
+    page = await open_chair(pages, hub)
+    await expect(tile(page, "dak-ha").locator(".tile-status")).to_have_text("Chưa kết nối")
+    await make_ready(hub, "dak-ha")
+    await expect(tile(page, "dak-ha")).to_have_attribute("data-status", "ready", timeout=LIVE)
+    await expect(tile(page, "dak-ha").locator(".tile-status")).to_have_text("Sẵn sàng")
+    await expect(page.locator("#ready")).to_have_text("1")
+
+    admin = await hub.client("admin")
+    for site in hub.config.sites:
+        await admin.call("attendance.set", site=site.id, category="workers", count=site.expected)
+    await expect(page.locator("#present")).to_have_text("2.300", timeout=LIVE)
+    await expect(page.locator("#expected")).to_have_text("2.300")
+    await expect(tile(page, "tp-kon-tum").locator(".tile-present")).to_have_text("400")
+    await expect(page.locator('#categories li[data-category="workers"] .n')).to_have_text("2.300")
+
+
+def at(config, hour: int, minute: int) -> ManualClock:
+    """A hub clock on the event's day, at a local time."""
+    return ManualClock(dt.datetime.combine(config.event.date, dt.time(hour, minute), config.event.tz).timestamp())
+
+
+async def test_queue_order_floor_and_counts(start_hub: StartHub, config, pages: Pages) -> None:
+    clock = at(config, 9, 0)  # in session: 2:30:00 left
+    hub = await start_hub(clock=clock)
+    page = await open_chair(pages, hub)
+    mod = await hub.client("moderator")
+    asked = []
+    for site, name in (("dak-to", "A Hùng"), ("sa-thay", "Y Lan"), ("kon-ray", "A Tuấn")):
+        answer = await mod.call("question.submit", site=site, topic="training", delegate={"name": name, "unit": "Công ty"},
+                                text=f"Câu hỏi về đào tạo nghề của {name}", agency="sldtbxh")
+        asked.append(answer["question"])
+    for qid in asked:
+        await mod.call("question.update", question=qid, status="queued")
+    await mod.call("question.update", question=asked[2], position=0.5)  # moved to the front
+    topic = page.locator('.topic[data-topic="training"] li')
+    await expect(topic).to_have_count(3, timeout=LIVE)
+    order = [await li.get_attribute("data-question") for li in await topic.all()]
+    assert order == [asked[2], asked[0], asked[1]]
+    await expect(page.locator("#q-waiting")).to_have_text("3")
+
+    await mod.call("question.update", question=asked[0], status="on_air")
+    await expect(page.locator("#floor-now")).to_contain_text("A Hùng", timeout=LIVE)
+    await expect(page.locator("#floor-now")).to_contain_text("Huyện Đắk Tô")
+    await expect(page.locator(f'.topic li[data-question="{asked[0]}"]')).to_have_class("on_air")
+    next_id = hub.hub.state.suggest_next()
+    await expect(page.locator(f'.topic li[data-question="{next_id}"]')).to_have_class("queued next")
+
+    clock.advance(150)  # one answer took two and a half minutes: that is the pace
+    await mod.call("question.update", question=asked[0], status="answered")
+    await mod.call("question.update", question=asked[1], status="deferred")
+    await expect(page.locator("#q-answered")).to_have_text("1", timeout=LIVE)
+    await expect(page.locator("#q-deferred")).to_have_text("1")
+    await expect(page.locator("#q-waiting")).to_have_text("1")
+    await expect(page.locator("#time-left")).to_have_text(re.compile(r"^2:2\d:\d\d$"))  # 2:27:30 left at 09:02:30
+    await expect(page.locator("#fit")).to_contain_text("1/1 câu đang chờ (trung bình 2:30/câu)")
+
+
+async def test_trouble_on_top_and_deadline_callout(start_hub: StartHub, config, pages: Pages) -> None:
+    clock = at(config, 7, 5)  # the readiness deadline was 07:00
+    hub = await start_hub(clock=clock)
+    for site in ("tinh", "dak-glei", "ngoc-hoi"):
+        await make_ready(hub, site)
+    page = await open_chair(pages, hub)
+    await expect(page.locator("#deadline-alert")).to_contain_text("8 điểm cầu chưa sẵn sàng", timeout=LIVE)
+    await expect(page.locator("#deadline-alert")).to_contain_text("Huyện Kon Plông")
+    await expect(page.locator("#deadline-alert")).not_to_contain_text("Huyện Ngọc Hồi")
+
+    tech = await hub.client("technician", site="dak-glei")
+    await tech.call("site.incident", site="dak-glei", kind="audio", open=True, note="Mất tiếng loa")
+    clock.advance(20)  # heartbeats stop: ngoc-hoi and tinh go lost
+    for site in ("tinh", "dak-glei"):
+        await (await hub.client("technician", site=site)).call("site.heartbeat", site=site, rtt_ms=30)
+    await expect(page.locator('#trouble li[data-site="ngoc-hoi"]')).to_contain_text("Mất kết nối", timeout=LIVE)
+    await expect(page.locator('#trouble li[data-site="dak-glei"]')).to_contain_text("Có sự cố")
+    lifted = [await li.get_attribute("data-site") for li in await page.locator("#trouble li").all()]
+    assert lifted == ["ngoc-hoi", "dak-glei"]  # lost before degraded
+    await expect(page.locator('#trouble li[data-site="ngoc-hoi"] .how-long')).to_contain_text("đã 0:")
+    await expect(tile(page, "dak-glei").locator(".tile-incidents")).to_have_text("1 sự cố")
+
+    await page.check("#only-problems")
+    await expect(tile(page, "tinh")).to_be_hidden()
+    await expect(tile(page, "ngoc-hoi")).to_be_visible()
+
+
+async def test_dropped_connection_is_shown_and_healed(hub: RunningHub, pages: Pages) -> None:
+    page = await open_chair(pages, hub)
+    await page.evaluate("""() => {
+        window.seen = [];
+        const banner = document.querySelector('[data-connection]');
+        new MutationObserver(() => window.seen.push(banner.dataset.connection))
+            .observe(banner, {attributes: true});
+    }""")
+    await page.context.set_offline(True)
+    for conn in list(hub.hub.connections):
+        await conn.close_going_away()
+    banner = page.locator("[data-connection]")
+    await expect(banner).to_have_attribute("data-connection", "offline", timeout=LIVE)
+    await expect(banner).to_be_visible()
+    await expect(banner).to_contain_text("Mất kết nối")
+    registrar = await hub.client("registrar", site="kon-plong")
+    await registrar.call("attendance.set", site="kon-plong", category="guests", count=37)
+    await page.context.set_offline(False)
+    await expect(tile(page, "kon-plong").locator(".tile-present")).to_have_text("37", timeout=15000)
+    await expect(banner).to_have_attribute("data-connection", "online")
+    assert "offline" in await page.evaluate("window.seen")
+
+
+async def test_english_switch_and_phone(hub: RunningHub, pages: Pages) -> None:
+    admin = await hub.client("admin")
+    for site in hub.config.sites:
+        await admin.call("attendance.set", site=site.id, category="workers", count=site.expected)
+    page = await open_chair(pages, hub, viewport={"width": 390, "height": 844})
+    await expect(page.locator("#present")).to_have_text("2.300", timeout=LIVE)
+    await page.click('.lang-switch button[data-lang="en"]')
+    await expect(page.locator("#present")).to_have_text("2,300", timeout=LIVE)
+    await expect(tile(page, "tinh").locator(".tile-status")).to_have_text("Offline")
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement !== document.body")
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways on a phone ({width} px)"
+
+
+async def test_three_thousand_sites_load_and_update(start_hub: StartHub, tmp_path: Path, pages: Pages) -> None:
+    cfg = load_config(write_config(tmp_path / "national.toml", sites=3000))
+    hub = await start_hub(cfg=cfg, path=tmp_path / "national.db")
+    started = time.perf_counter()
+    page = await pages.open(hub, "/", hub.token("chair"))
+    await expect(page.locator(".tile")).to_have_count(3000, timeout=30000)
+    first_render = time.perf_counter() - started
+    in_page = await page.evaluate("performance.getEntriesByName('diemcau:first-render')[0].startTime")
+
+    await page.evaluate("""() => {
+        window.longest = 0;
+        new PerformanceObserver((list) => list.getEntries().forEach((e) => {
+            window.longest = Math.max(window.longest, e.duration);
+        })).observe({type: 'longtask'});
+    }""")
+    admin = await hub.client("admin")
+    burst_started = time.perf_counter()
+    for chunk in range(0, len(cfg.sites), 250):  # pipelined, within the connection's send queue
+        await asyncio.gather(*(admin.call("attendance.set", site=s.id, category="workers", count=s.expected)
+                               for s in cfg.sites[chunk:chunk + 250]))
+    total = sum(s.expected for s in cfg.sites)
+    await expect(page.locator("#present")).to_have_text(f"{total:,}".replace(",", "."), timeout=30000)
+    last = cfg.sites[-1].id
+    await expect(tile(page, last).locator(".tile-present")).to_have_text("60")
+    burst = time.perf_counter() - burst_started
+    longest = await page.evaluate("window.longest")
+    print(f"\n3,000 sites: first render {first_render:.2f} s from navigation ({in_page / 1000:.2f} s in page), "
+          f"3,000 attendance updates shown after {burst:.2f} s, longest main-thread task during the burst "
+          f"{longest:.0f} ms")
+    await page.screenshot(path=str(ARTIFACTS / "chair-3000-sites-top.png"))
+    assert hub.hub.state.present_total == total

@@ -1,0 +1,79 @@
+"""`/metrics` parses with the Prometheus client's own parser and counts what the hub did."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from sites.client import CommandFailed
+
+from .conftest import RunningHub, StartHub
+
+
+async def scrape(running: RunningHub, token: str) -> dict[str, dict[tuple, float]]:
+    """Every sample by metric family and label set."""
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{running.url}/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("text/plain")
+    out: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+async def test_metrics_count_connections_commands_errors_and_commits(start_hub: StartHub) -> None:
+    running = await start_hub()
+    tech = await running.client("technician", site="dak-ha")
+    registrar = await running.client("registrar", site="dak-ha")
+    await tech.call("site.checkin", site="dak-ha", technician="Trần Văn Minh")
+    for item in running.config.required_checks:
+        await tech.call("site.check", site="dak-ha", item=item, ok=True)
+    await tech.call("site.heartbeat", site="dak-ha", rtt_ms=42)
+    for count in (10, 20, 30):
+        await registrar.call("attendance.set", site="dak-ha", category="workers", count=count)
+    for _ in range(2):
+        with pytest.raises(CommandFailed, match="unauthorized"):
+            await registrar.call("attendance.set", site="tinh", category="workers", count=5)
+    stored = 1 + len(running.config.required_checks) + 3
+
+    m = await scrape(running, running.token("viewer"))
+    assert m["diemcau_connections"][(("role", "technician"),)] == 1
+    assert m["diemcau_connections"][(("role", "registrar"),)] == 1
+    assert m["diemcau_commands_total"][(("type", "attendance.set"),)] == 3
+    assert m["diemcau_commands_total"][(("type", "site.check"),)] == len(running.config.required_checks)
+    assert m["diemcau_errors_total"][(("code", "unauthorized"),)] == 2
+    assert m["diemcau_ack_seconds_count"][()] >= stored
+    assert m["diemcau_ack_seconds_bucket"][(("le", "+Inf"),)] == m["diemcau_ack_seconds_count"][()]
+    hub = running.hub
+    await hub.log.wait_durable(hub.state.seq)
+    m = await scrape(running, running.token("admin"))
+    assert m["diemcau_commit_batch_size_sum"][()] == hub.log.durable_seq == m["diemcau_event_log_durable_seq"][()]
+    assert m["diemcau_commit_batch_size_count"][()] == m["diemcau_commit_batches_total"][()] == hub.log.batches
+    assert m["diemcau_event_log_seq"][()] == hub.state.seq
+    sites = m["diemcau_sites"]
+    assert sites[(("status", "ready"),)] == 1 and sites[(("status", "offline"),)] == len(running.config.sites) - 1
+    assert sum(sites.values()) == len(running.config.sites)
+    assert m["diemcau_attendance"][()] == 30
+
+
+async def test_metrics_need_an_admin_or_viewer_token(hub: RunningHub) -> None:
+    async with httpx.AsyncClient() as http:
+        url = f"{hub.url}/metrics"
+        assert (await http.get(url)).status_code == 401
+        assert (await http.get(url, headers={"Authorization": "Bearer nope.nope"})).status_code == 401
+        registrar = {"Authorization": f"Bearer {hub.token('registrar', site='tinh')}"}
+        assert (await http.get(url, headers=registrar)).status_code == 403
+
+
+async def test_two_hubs_in_one_process_keep_their_own_metrics(start_hub: StartHub, tmp_path) -> None:
+    first = await start_hub()
+    second = await start_hub(path=tmp_path / "second.db")
+    tech = await first.client("technician", site="tinh")
+    await tech.call("site.checkin", site="tinh", technician="Lê Thu Hà")
+    one, two = await scrape(first, first.token("viewer")), await scrape(second, second.token("viewer"))
+    assert one["diemcau_commands_total"][(("type", "site.checkin"),)] == 1
+    assert "diemcau_commands_total" not in two or not two["diemcau_commands_total"]
+    assert two["diemcau_event_log_seq"][()] == 0 < one["diemcau_event_log_seq"][()]

@@ -1,0 +1,115 @@
+"""The rehearsal simulator drives a real hub, over real websockets, to the day's expected figures."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from hub.config import Config
+from sites.scenario import generate_questions, read_questions, split_attendance
+from sites.simulator import Simulator, choose_sites, day_plan, db_tokens, ws_url
+
+from .conftest import KON_TUM, ROOT, StartHub
+
+FAST = 4000.0  # the 260-minute day in a few seconds
+DIEMCAU = str(Path(sys.executable).with_name("diemcau"))
+
+
+async def test_simulated_day_reaches_the_expected_totals(start_hub: StartHub, config: Config) -> None:
+    running = await start_hub()
+    day = day_plan(config, KON_TUM, config.sites, seed=7)
+    sim = Simulator(running.ws_url, config, db_tokens(running.db_path, config), day, speed=FAST, seed=7)
+    totals = await sim.run()
+
+    csv_rows = read_questions(ROOT / "config" / "kon-tum-2023-questions.csv")
+    assert sim.failures == 0
+    assert totals["attendance"] == config.expected_total == 2300
+    assert totals["sites_ready"] == len(config.sites) == 11
+    state = running.hub.state
+    assert {s.id: s.present for s in state.sites.values()} == {s.id: s.expected for s in config.sites}
+    assert sorted(q.text for q in state.questions.values()) == sorted(r.text for r in csv_rows)
+    assert Counter(q.topic for q in state.questions.values()) == Counter(r.topic for r in csv_rows)
+    outcomes = Counter(q.status for q in state.questions.values())
+    assert set(outcomes) == {"answered", "deferred"} and outcomes["answered"] >= 5
+    assert all(q.agency for q in state.questions.values() if q.status == "deferred")
+    assert [p["phase"] for p in state.phase_history] == ["rehearsal", "live", "closed"]
+    assert state.agenda_current == config.agenda[-1].id
+    assert set(state.agencies) == {a.id for a in config.agencies}
+    incidents = [i for s in state.sites.values() for i in s.incidents.values()]
+    assert len(incidents) == 1 and incidents[0].kind == "audio" and incidents[0].closed is not None
+
+
+def test_same_seed_same_day_other_seed_other_day(config: Config) -> None:
+    def fingerprint(seed: int) -> list[tuple]:
+        return [(s.at, s.actor, s.type, repr(s.fields)) for s in day_plan(config, KON_TUM, config.sites, seed).steps]
+
+    assert fingerprint(1) == fingerprint(1)
+    assert fingerprint(1) != fingerprint(2)
+
+
+def test_attendance_split_sums_to_the_expected_figure(config: Config) -> None:
+    rng = random.Random(3)
+    for expected in (1, 7, 150, 2300):
+        counts = split_attendance(config, expected, rng)
+        assert sum(counts.values()) == expected and set(counts) == {c.id for c in config.categories}
+
+
+def test_site_selection(config: Config) -> None:
+    assert [s.id for s in choose_sites(config, 3)] == [s.id for s in config.sites[:3]]
+    rest = choose_sites(config, None, ("tinh", "dak-ha"))
+    assert len(rest) == 9 and not {"tinh", "dak-ha"} & {s.id for s in rest}
+    with pytest.raises(ValueError, match="nowhere"):
+        choose_sites(config, None, ("nowhere",))
+
+
+def test_hub_urls() -> None:
+    assert ws_url("http://127.0.0.1:8080") == "ws://127.0.0.1:8080/ws"
+    assert ws_url("https://diemcau.kontum.gov.vn/") == "wss://diemcau.kontum.gov.vn/ws"
+    assert ws_url("ws://h:1/ws") == "ws://h:1/ws"
+    with pytest.raises(ValueError):
+        ws_url("ftp://h")
+
+
+async def test_generated_questions_for_a_config_without_a_questions_file(start_hub: StartHub, config: Config,
+                                                                          tmp_path: Path) -> None:
+    sites = config.sites[:3]
+    generated = generate_questions(config, sites, random.Random(5))
+    assert generated and {q.site for q in generated} == {s.id for s in sites}
+    assert all(any(ch in q.text for ch in "ạảấầẩẫậắằẳẵặẹẻẽếềểễệịỉọỏốồổỗộớờởỡợụủứừửữựỳỷỹđ") for q in generated)
+    running = await start_hub()
+    day = day_plan(config, tmp_path / "other.toml", sites, seed=5)  # no other-questions.csv beside it
+    sim = Simulator(running.ws_url, config, db_tokens(running.db_path, config), day, speed=FAST, seed=5)
+    totals = await sim.run()
+    assert sim.failures == 0
+    assert totals["attendance"] == sum(s.expected for s in sites)
+    assert sorted(q.text for q in running.hub.state.questions.values()) == sorted(q.text for q in generated)
+
+
+async def test_cli_with_an_admin_token_leaves_excluded_halls_alone(start_hub: StartHub) -> None:
+    running = await start_hub()
+    proc = await asyncio.create_subprocess_exec(
+        DIEMCAU, "simulate", "--hub", running.url, "--config", str(KON_TUM),
+        "--token", running.token("admin"), "--sites", "3", "--exclude-site", "tp-kon-tum", "--speed", str(FAST),
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    state = running.hub.state
+    simulated = ["tinh", "dak-glei", "ngoc-hoi"]
+    assert {s.id for s in state.sites.values() if s.present} == set(simulated)
+    assert state.sites["tp-kon-tum"].checked_in is None
+    present = sum(running.config.site_ids[s].expected for s in simulated)
+    assert f"done: {present:,} of 2,300 present, 3 of 11 halls ready" in err.decode()
+
+
+async def test_cli_refuses_a_token_that_is_not_admin(start_hub: StartHub) -> None:
+    running = await start_hub()
+    proc = await asyncio.create_subprocess_exec(
+        DIEMCAU, "simulate", "--hub", running.url, "--config", str(KON_TUM),
+        "--token", running.token("viewer"), cwd=ROOT, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1 and "admin token" in err.decode()
