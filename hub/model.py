@@ -60,6 +60,7 @@ class SiteState:
     last_seen: float | None = None
     last_heartbeat: float | None = None
     last_stored_heartbeat: float | None = None
+    pushed_heartbeat: float | None = None
     measurements: dict[str, Any] = field(default_factory=dict)
     link: str | None = None  # "good" or "poor", from the round-trip time against the threshold
     video: str | None = None  # bridge presence: "present", "absent" or "unknown"; None without a bridge

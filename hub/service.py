@@ -141,8 +141,7 @@ class Hub:
             raise NotFound(f"unknown site {cmd.site!r}")
         now = self.clock()
         measurements = cmd.measurements()
-        rtt = measurements.get("rtt_ms")
-        link = None if rtt is None else ("poor" if rtt > self.config.heartbeat.rtt_poor_ms else "good")
+        link = self.state.link_for(measurements)
         due = site.last_stored_heartbeat is None or now - site.last_stored_heartbeat >= self.config.heartbeat.store_every_seconds
         gap_ends = site.checked_in is not None and site.status in ("offline", "lost")  # not an idle agent
         if due or link != site.link or gap_ends:

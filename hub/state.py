@@ -79,6 +79,7 @@ class State:
         self.sites_ready = 0
         self.timeline: list[list[float]] = []
         self.changes = Changes()
+        self.heartbeat_push_seconds = max(config.heartbeat.interval_seconds, len(config.sites) / 100)
         self._fold: dict[str, Callable[[Event], dict[str, Any]]] = {
             "site.checkin": self._checkin, "site.check": self._check, "site.heartbeat": self._heartbeat_event,
             "site.incident": self._incident, "site.status": self._status, "site.presence": self._presence,
@@ -143,13 +144,19 @@ class State:
         """A heartbeat's effect, stored or not: the site is seen now, its link judged by round-trip time."""
         site.last_seen = site.last_heartbeat = ts
         site.measurements = measurements
-        rtt = measurements.get("rtt_ms")
-        link = None if rtt is None else ("poor" if rtt > self.config.heartbeat.rtt_poor_ms else "good")
+        link = self.link_for(measurements)
         changed = link != site.link
         site.link = link
-        if changed:
+        # Push heartbeat times often enough to show, but never more than ~100 sites a second in all.
+        if changed or site.pushed_heartbeat is None or ts - site.pushed_heartbeat >= self.heartbeat_push_seconds:
+            site.pushed_heartbeat = ts
             self.changes.sites.add(site.id)
         return {"site": site.id, "link": link, "link_changed": changed}
+
+    def link_for(self, measurements: dict[str, Any]) -> str | None:
+        """A link is `poor` when its round-trip time is over the configured threshold."""
+        rtt = measurements.get("rtt_ms")
+        return None if rtt is None else ("poor" if rtt > self.config.heartbeat.rtt_poor_ms else "good")
 
     def _incident(self, e: Event) -> dict[str, Any]:
         site = self._site(e)
@@ -410,8 +417,7 @@ class State:
     def shared_view(self) -> dict[str, Any]:
         """The parts every frame re-sends whole: small, and cheaper to send than to diff."""
         return {"event": self.event_view(), "totals": self.totals(), "floor": self.floor_view(),
-                "agenda": self.agenda_view(), "agencies": dict(self.agencies),
-                "timeline": self.timeline[-360:]}
+                "agenda": self.agenda_view(), "agencies": dict(self.agencies)}
 
     def meta_view(self) -> dict[str, Any]:
         c = self.config
@@ -424,7 +430,7 @@ class State:
 
     def snapshot(self, agency: str | None = None) -> dict[str, Any]:
         return {
-            "seq": self.seq, **self.shared_view(), "config": self.meta_view(),
+            "seq": self.seq, **self.shared_view(), "config": self.meta_view(), "timeline": self.timeline[-360:],
             "sites": [s.view(self.tz) for s in self.sites.values()],
             "questions": [q.view(self.tz) for q in self.questions.values() if self.question_visible(q, agency)],
         }
@@ -434,6 +440,7 @@ class State:
         questions = (self.questions[q] for q in question_ids)
         return {
             **self.shared_view(),
+            "timeline_tail": self.timeline[-2:],  # the only points that can have moved since the last frame
             "sites": [self.sites[s].view(self.tz) for s in site_ids],
             "questions": [q.view(self.tz) for q in questions if self.question_visible(q, agency)],
         }

@@ -226,7 +226,7 @@ export class HubConnection extends EventTarget {
   }
 }
 
-const SHARED = ["event", "totals", "floor", "agenda", "agencies", "timeline", "deadlines"];
+const SHARED = ["event", "totals", "floor", "agenda", "agencies", "deadlines"];
 
 /** A snapshot as the pages hold it: sites and questions in Maps keyed by id (insertion order kept). */
 function toState(snapshot) {
@@ -241,6 +241,11 @@ function toState(snapshot) {
 function mergeFrame(state, frame) {
   state.seq = Math.max(state.seq, frame.seq);
   for (const key of SHARED) if (key in frame) state[key] = frame[key];
+  const tail = frame.timeline_tail || [];
+  if (tail.length) {
+    // The hub re-sends the last points only: drop ours from the first of them on, then take theirs.
+    state.timeline = (state.timeline || []).filter((point) => point[0] < tail[0][0]).concat(tail);
+  }
   for (const site of frame.sites || []) state.sites.set(site.id, site);
   for (const q of frame.questions || []) state.questions.set(q.id, q);
   return {
