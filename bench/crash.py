@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -192,8 +193,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--db", type=Path, default=None, help="database to use (default: a fresh temp file)")
     args = parser.parse_args()
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "crash.db"
         figures = asyncio.run(run(db, args.rounds, args.clients, args.seed))

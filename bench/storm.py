@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import random
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -31,6 +32,7 @@ from .crash import KON_TUM, backoff
 from .hubproc import HubProcess
 
 SHARED = ("event", "totals", "floor", "agenda", "agencies", "timeline")
+PUSHED = SHARED[:-1]  # event frames carry the timeline's tail only
 DASHBOARD_ROLES = ("chair", "viewer", "moderator")
 LIVE_ONLY = frozenset({"last_heartbeat", "rtt_ms"})
 
@@ -41,7 +43,10 @@ def merge(state: dict[str, Any] | None, frame: dict[str, Any]) -> dict[str, Any]
         return dict(frame["state"])
     if frame.get("type") != "event" or state is None:
         return state
-    state = {**state, **{k: frame[k] for k in SHARED if k in frame}, "seq": frame["seq"]}
+    state = {**state, **{k: frame[k] for k in PUSHED if k in frame}, "seq": frame["seq"]}
+    tail = frame.get("timeline_tail") or []
+    if tail:
+        state["timeline"] = [p for p in state["timeline"] if p[0] < tail[0][0]] + tail
     for key in ("sites", "questions"):
         rows = {row["id"]: row for row in state[key]}
         rows.update({row["id"]: row for row in frame.get(key, [])})
@@ -247,8 +252,6 @@ def main() -> None:
     parser.add_argument("--drops", type=int, default=4, help="times everything is dropped (default 4)")
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         figures = asyncio.run(run(Path(tmp) / "storm.db", args.sites, args.dashboards, args.drops, args.seed))
     for check in figures.pop("checks"):

@@ -75,6 +75,7 @@ async def test_queue_order_floor_and_counts(start_hub: StartHub, config, pages: 
     await mod.call("question.update", question=asked[2], position=0.5)  # moved to the front
     topic = page.locator('.topic[data-topic="training"] li')
     await expect(topic).to_have_count(3, timeout=LIVE)
+    await expect(topic.first).to_have_attribute("data-question", asked[2], timeout=LIVE)  # the reorder has landed
     order = [await li.get_attribute("data-question") for li in await topic.all()]
     assert order == [asked[2], asked[0], asked[1]]
     await expect(page.locator("#q-waiting")).to_have_text("3")

@@ -27,10 +27,11 @@ def test_merge_folds_event_frames_into_a_snapshot() -> None:
         "timeline": [], "sites": [{"id": "a", "present": 1}, {"id": "b", "present": 0}], "questions": []}}
     state = merge(None, snapshot)
     state = merge(state, {"type": "event", "seq": 5, "event": {"phase": "live"}, "totals": {"attendance": 4},
-                          "floor": {}, "agenda": {}, "agencies": {}, "timeline": [],
+                          "floor": {}, "agenda": {}, "agencies": {}, "timeline_tail": [[10.0, 4, 0]],
                           "sites": [{"id": "b", "present": 3}], "questions": [{"id": "q4", "status": "submitted"}]})
     view = comparable(state)
     assert view["seq"] == 5 and view["event"] == {"phase": "live"} and view["totals"] == {"attendance": 4}
+    assert view["timeline"] == [[10.0, 4, 0]]
     assert view["sites"] == {"a": {"id": "a", "present": 1}, "b": {"id": "b", "present": 3}}
     assert list(view["questions"]) == ["q4"]
     assert merge(state, {"type": "result", "id": 1}) is state

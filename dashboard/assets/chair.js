@@ -465,16 +465,10 @@ function toast(text) {
   toast.timer = setTimeout(() => { box.hidden = true; }, 6000);
 }
 
-function showConnection() {
-  put(document.querySelector("[data-connection]"), t(`conn.${conn.status}`));
-}
-
 async function main() {
   langSwitch($("lang"));
   translate();
   conn = await startPage();
-  showConnection();
-  conn.addEventListener("status", showConnection);
   conn.addEventListener("state", (e) => {
     const d = e.detail;
     if (d.full) dirty.full = true;
@@ -482,7 +476,7 @@ async function main() {
     if (d.full || d.questions.length) dirty.questions = true;
     schedule();
   });
-  window.addEventListener("langchange", () => { showConnection(); relabel(); });
+  window.addEventListener("langchange", relabel);
   $("only-problems").addEventListener("change", applyFilters);
   $("site-search").addEventListener("input", applyFilters);
   wireReportLinks(document.querySelector(".links"), conn.token);

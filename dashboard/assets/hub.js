@@ -2,6 +2,8 @@
 // auth, subscribe and resume by seq, reconnect with backoff and jitter, the merged live state, and a
 // durable outbox (localStorage) so changes made offline are sent exactly once when the hall is back.
 
+import { t } from "./i18n.js";
+
 const TOKEN_KEY = "diemcau.token";
 const NO_OP_ID = new Set(["subscribe", "ping", "site.heartbeat"]);
 const RETRYABLE = new Set(["rate_limited", "internal_error"]);
@@ -256,7 +258,7 @@ function mergeFrame(state, frame) {
   };
 }
 
-/** Start a page: read (or ask for) the token, connect, and wire the shared connection banner. */
+/** Start a page: read (or ask for) the token, connect, and keep the `[data-connection]` banner current. */
 export async function startPage({ askMessage = "Mã truy cập / Access token", subscribe = true } = {}) {
   const token = readToken() || (await askToken(askMessage));
   const conn = new HubConnection(token, { subscribe }).start();
@@ -264,8 +266,10 @@ export async function startPage({ askMessage = "Mã truy cập / Access token", 
   if (banner) {
     const show = () => {
       banner.dataset.connection = conn.status;
+      banner.textContent = t(`conn.${conn.status}`);
     };
     conn.addEventListener("status", show);
+    window.addEventListener("langchange", show);
     show();
   }
   return conn;

@@ -470,7 +470,6 @@ function tick() {
 
 function relabel() {
   translate();
-  put(document.querySelector("[data-connection]"), t(`conn.${conn.status}`));
   if (!conn.state) return;
   for (const card of cards.values()) card.relabel = true;
   dirty.full = true;
@@ -481,9 +480,6 @@ async function main() {
   langSwitch($("lang"));
   translate();
   conn = await startPage();
-  const banner = () => put(document.querySelector("[data-connection]"), t(`conn.${conn.status}`));
-  banner();
-  conn.addEventListener("status", banner);
   conn.addEventListener("state", (e) => {
     if (e.detail.full) dirty.full = true;
     for (const id of e.detail.questions) dirty.questions.add(id);

@@ -53,9 +53,6 @@ async function main() {
   document.documentElement.lang = lang();
   translate();
   conn = await startPage();
-  const banner = () => { document.querySelector("[data-connection]").textContent = t(`conn.${conn.status}`); };
-  banner();
-  conn.addEventListener("status", banner);
   conn.addEventListener("state", schedule);
   window.addEventListener("langchange", () => { translate(); schedule(); });
 }

@@ -230,20 +230,12 @@ conn.addEventListener("state", () => {
   render();
 });
 conn.addEventListener("outbox", render);
-conn.addEventListener("status", showConnection);
-// The browser knows the network is gone before the socket does: drop it now so changes queue visibly.
 window.addEventListener("langchange", () => {
   drawnFor = null;
   $("#form-status").textContent = "";
-  showConnection();
   render();
 });
 
-function showConnection() {
-  $("[data-connection]").textContent = t(`conn.${conn.status}`);
-}
-
 langSwitch($("#lang"));
 translate();
-showConnection();
 render();

@@ -217,20 +217,13 @@ conn.addEventListener("auth", ({ detail }) => {
 });
 conn.addEventListener("state", render);
 conn.addEventListener("outbox", render);
-conn.addEventListener("status", showConnection);
 window.addEventListener("langchange", () => {
   drawQuickButtons();
-  showConnection();
   render();
 });
-
-function showConnection() {
-  $("[data-connection]").textContent = t(`conn.${conn.status}`);
-}
 
 langSwitch($("#lang"));
 translate();
 drawQuickButtons();
-showConnection();
 render();
 heartbeatLoop();
