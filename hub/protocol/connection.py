@@ -77,7 +77,7 @@ class Connection:
         self.hub, self.ws, self.peer = hub, ws, peer
         limits = hub.config.limits
         self.who: Identity | None = None
-        self.outbox: asyncio.Queue[bytes] = asyncio.Queue(limits.send_queue_frames)
+        self.outbox: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue(limits.send_queue_frames)
         self.answers: asyncio.Queue[tuple[Any, Outcome | HubError]] = asyncio.Queue(PENDING_ANSWERS)
         self.bucket = TokenBucket(limits.rate_per_second, limits.rate_burst)
         self.strikes = 0
@@ -98,7 +98,7 @@ class Connection:
             try:
                 if not self.ws.closed:
                     with contextlib.suppress(asyncio.QueueFull):
-                        self.outbox.put_nowait(b"")  # let the writer drain what is queued, then stop
+                        self.outbox.put_nowait((0, b""))  # let the writer drain what is queued, then stop
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(asyncio.shield(writer), 2)
             finally:
@@ -222,7 +222,7 @@ class Connection:
             elif isinstance(outcome, Subscription):
                 result, catch_up = self.hub.subscribe(self, outcome.since)
                 self.push(encode(result_ok(msg_id, result)))
-                self.push(catch_up)
+                self.push(catch_up, durable_at=result["seq"])
                 continue
             else:
                 try:
@@ -235,12 +235,15 @@ class Connection:
                     frame = result_error(msg_id, INTERNAL_ERROR, "the change could not be stored; retry with the same op_id")
             self.push(encode(frame))
 
-    def push(self, data: bytes) -> None:
-        """Queue a frame; a client too slow to take it is dropped rather than slowing everyone."""
+    def push(self, data: bytes, durable_at: int = 0) -> None:
+        """Queue a frame, to go out once the log is durable up to `durable_at`.
+
+        A client too slow to take its frames is dropped rather than slowing everyone.
+        """
         if self.closing:
             return
         try:
-            self.outbox.put_nowait(data)
+            self.outbox.put_nowait((durable_at, data))
         except asyncio.QueueFull:
             self.hub.stats.slow_dropped += 1
             who = self.who or Identity("?", "?")
@@ -254,9 +257,11 @@ class Connection:
 
     async def _writer(self) -> None:
         while True:
-            data = await self.outbox.get()
+            durable_at, data = await self.outbox.get()
             if not data:
                 return
+            if durable_at > self.hub.log.durable_seq:
+                await self.hub.log.wait_durable(durable_at)  # a catch-up never shows what a crash could undo
             try:
                 await self.ws.send_frame(data, WSMsgType.TEXT)
             except (ConnectionError, RuntimeError):
