@@ -21,9 +21,9 @@ IN_WRITING = frozenset({"deferred", "answered_written"})
 READERS = frozenset({"admin", "moderator", "chair", "agency"})
 
 
-def today(state: State, now: float) -> dt.date:
-    """The date the hub clock shows in the event's time zone."""
-    return dt.datetime.fromtimestamp(now, state.tz).date()
+def today(tz: dt.tzinfo, now: float) -> dt.date:
+    """The date the clock shows in the event's time zone."""
+    return dt.datetime.fromtimestamp(now, tz).date()
 
 
 def _past(deadline: dt.date | None, day: dt.date) -> bool:
@@ -55,7 +55,7 @@ def _count(row: dict[str, Any], q: Question, draft_by: dt.date | None, day: dt.d
 
 def progress(state: State, now: float) -> dict[str, Any]:
     """Deadlines with what is still missing, and per-agency counts with the deadlines each has missed."""
-    config, day = state.config, today(state, now)
+    config, day = state.config, today(state.tz, now)
     d = config.deadlines
     rows = {a.id: _agency_row(a.id, a.name) for a in config.agencies}
     for q in state.questions.values():
@@ -70,7 +70,7 @@ def progress(state: State, now: float) -> dict[str, Any]:
     written_due = config.event.date + dt.timedelta(days=d.written_answer_days)
     deadlines = [
         _deadline("collection", d.collection, day, 0,
-                  after=sum(_past(d.collection, today(state, q.submitted)) for q in pre)),
+                  after=sum(_past(d.collection, today(state.tz, q.submitted)) for q in pre)),
         _deadline("compilation", d.compilation, day, sum(q.agency is None for q in pre)),
         _deadline("draft_answers", d.draft_answers, day, sum(r["to_draft"] - r["drafted"] for r in rows.values())),
         _deadline("programme", d.programme, day, 0 if config.agenda else 1),

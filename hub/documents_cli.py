@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import click
 
-from .cli import config_options, fail
+from .cli import config_options
 from .config import Config
 from .deadlines import today
-from .documents import collect, render
+from .documents import Report, render
+from .report import report_from_db
 
 
-def write_all(config: Config, data: dict, day: dt.date, out: Path) -> list[Path]:
+def write_all(config: Config, report: Report, day: dt.date, out: Path) -> list[Path]:
     """Render every document into `out`; return the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, content in render(config, data, day).items():
+    for name, content in render(config, report, day).items():
         path = out / name
         path.write_bytes(content)
         written.append(path)
@@ -40,11 +42,7 @@ def documents_command(config: Config, config_path: Path, db_path: Path, out: Pat
     Example:
       diemcau documents --config config/kon-tum-2023.toml --out var/documents
     """
-    from .service import Hub
-
-    if not db_path.exists():
-        fail(f"no database at {db_path}; give --db, or run the hub first (diemcau serve)")
-    hub = Hub(config, db_path)
-    day = date_.date() if date_ else today(hub.state, hub.clock())
-    for path in write_all(config, collect(hub.state), day, out):
+    report = report_from_db(config, db_path)  # a missing database is a StoreError, shown by config_options
+    day = date_.date() if date_ else today(config.event.tz, time.time())
+    for path in write_all(config, report, day, out):
         click.echo(str(path))

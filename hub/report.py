@@ -9,17 +9,21 @@ so their numbers cannot differ.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .deadlines import IN_WRITING
 from .model import Question, iso
 from .state import State
 from .store import Event, EventLog, StoreError
+
+if TYPE_CHECKING:
+    from .service import Hub
 
 OUTCOMES = ("answered", "deferred", "answered_written", "rejected", "merged", "open")
 DOWN = frozenset({"lost", "degraded", "offline"})
@@ -119,6 +123,11 @@ def report_from_db(config: Config, db_path: str | Path, until: int | None = None
     with closing(open_log(config, db_path)) as log:
         total = log.count()
         return build_report(config, log.read(0, until), progress and (lambda done: progress(done, total)))
+
+
+async def hub_report(hub: Hub) -> dict[str, Any]:
+    """The report of all the running hub has stored durably, folded in a thread so the loop keeps serving."""
+    return await asyncio.to_thread(report_from_db, hub.config, hub.db_path, hub.log.durable_seq)
 
 
 def open_log(config: Config, db_path: str | Path) -> EventLog:
@@ -262,6 +271,8 @@ class Model:
             "submitted": self.t(q.submitted), "spoken_minutes": minutes(q.spoken_seconds), "merged_into": q.merged_into,
             "deferred_at": self.t(q.deferred_at), "due": q.due, "written_at": written.get("at"),
             "reference": written.get("reference"), "answer_date": written.get("date"),
+            "co_askers": [{"name": a.get("name", ""), "site": a.get("site"),
+                           "site_name": self.site_names.get(a.get("site") or "", a.get("site"))} for a in q.co_askers],
         }
 
     def questions(self) -> dict[str, Any]:
@@ -307,22 +318,16 @@ class Model:
                 "still_due": sum(r["still_due"] for r in rows)}
 
     def agenda(self) -> list[dict[str, Any]]:
-        """The programme: planned times from the start and each item's minutes, against the advances."""
-        rows, cursor = [], self.start
-        for item in self.config.agenda:
-            planned_end = cursor + item.minutes * 60
-            times = self.state.agenda_times.get(item.id, {})
+        """The programme as the live view plans it; an item still running when the live phase ended closes there."""
+        rows = []
+        for item in self.state.agenda_view()["items"]:
+            times = self.state.agenda_times.get(item["id"], {})
             started, ended = times.get("started"), times.get("ended")
             if ended is None and started is not None and self.live_end is not None and self.live_end >= started:
                 ended = self.live_end
-            actual = None if started is None or ended is None else ended - started
-            rows.append({
-                "id": item.id, "title": item.title, "topic": item.topic, "minutes": item.minutes,
-                "planned_start": self.t(cursor), "planned_end": self.t(planned_end),
-                "started": self.t(started), "ended": self.t(ended), "actual_minutes": minutes(actual),
-                "difference_minutes": None if actual is None else round(actual / 60 - item.minutes, 1),
-            })
-            cursor = planned_end
+                item = {**item, "ended": self.t(ended), "actual_minutes": minutes(ended - started)}
+            difference = None if started is None or ended is None else round((ended - started) / 60 - item["minutes"], 1)
+            rows.append({**item, "difference_minutes": difference})
         return rows
 
     def timeline(self) -> list[dict[str, Any]]:

@@ -11,24 +11,17 @@ as the body, for browsers that send no fetch metadata). No token travels in a qu
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from aiohttp import web
 
-from .config import Config
 from .http import REPORT_ROLES, require
 from .keys import HUB
 from .pages import DASHBOARD, SECURITY_HEADERS
-from .report import report_from_db
+from .report import hub_report
 from .report_formats import MEDIA_TYPES, RENDERERS
 from .report_tables import LANGS
 
 SHELL = DASHBOARD / "report.html"
-
-
-def produce(config: Config, db_path: Path, until: int, form: str, lang: str) -> bytes:
-    """Fold the stored log up to `until` and render one form (run in a thread: it reads SQLite)."""
-    return RENDERERS[form](report_from_db(config, db_path, until), lang)
 
 
 async def respond(request: web.Request, form: str) -> web.Response:
@@ -37,7 +30,7 @@ async def respond(request: web.Request, form: str) -> web.Response:
         raise web.HTTPBadRequest(text=f'{{"error": "lang must be one of {", ".join(LANGS)}"}}',
                                  content_type="application/json")
     hub = request.app[HUB]
-    body = await asyncio.to_thread(produce, hub.config, hub.db_path, hub.log.durable_seq, form, lang)
+    body = await asyncio.to_thread(RENDERERS[form], await hub_report(hub), lang)
     headers = {**SECURITY_HEADERS, "Content-Type": MEDIA_TYPES[form]}
     if form in ("xlsx", "csv"):
         headers["Content-Disposition"] = f'attachment; filename="{hub.config.event.id}-report.{form}"'

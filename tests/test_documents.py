@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from hub.cli import cli
 from hub.config import Config, Documents
-from hub.documents import collect, report_document
+from hub.documents import report_document
 from hub.official import MOTTO, NATION, vn_date
-from hub.state import State
+from hub.report import build_report
 
 from .conftest import KON_TUM, ManualClock, RunningHub, StartHub
 from .kontum_day import Expected, load_rows, replay
@@ -191,7 +191,7 @@ async def test_moderator_downloads_one_document(hub: RunningHub) -> None:
 
 def test_without_a_documents_section_the_organiser_issues(config: Config) -> None:
     plain = config.model_copy(update={"documents": Documents()})
-    document = docx.Document(io.BytesIO(report_document(plain, collect(State(plain)), dt.date(2023, 11, 30))))
+    document = docx.Document(io.BytesIO(report_document(plain, build_report(plain, []), dt.date(2023, 11, 30))))
     head = document.tables[0]
     assert texts(head.cell(0, 0))[0] == config.event.organiser.upper()
     assert texts(head.cell(1, 1)) == ["Ngày 30 tháng 11 năm 2023"]
