@@ -1,7 +1,9 @@
-# diemcau: `make demo` runs the hub on the Kon Tum 2023 example; `make test` passes every test.
+# diemcau: `make demo` runs the hub on the Kon Tum 2023 example with simulated halls (SPEED=10 times real
+# time); `make test` passes every test.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
+SPEED  ?= 10
 
 .PHONY: setup system-deps demo test bench clean
 
@@ -19,7 +21,7 @@ system-deps:
 demo: setup
 	mkdir -p var
 	rm -f var/demo.db var/demo.db-wal var/demo.db-shm var/demo-links.tsv var/demo-access.html
-	$(VENV)/bin/diemcau serve --config config/kon-tum-2023.toml --db var/demo.db
+	$(VENV)/bin/diemcau serve --config config/kon-tum-2023.toml --db var/demo.db --simulate --speed $(SPEED)
 
 test: setup system-deps
 	$(PY) -m pytest

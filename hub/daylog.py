@@ -20,6 +20,7 @@ from .store import Event
 
 log = logging.getLogger("diemcau.day")
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+UNLOGGED = frozenset({"event", "seq", "phone"})  # names clashing with ours, and personal data
 
 
 class JsonFormatter(logging.Formatter):
@@ -93,4 +94,4 @@ def log_event(state: State, e: Event) -> None:
 
 
 def _scalars(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if isinstance(v, (str, int, float, bool)) and k not in ("event", "seq")}
+    return {k: v for k, v in data.items() if isinstance(v, (str, int, float, bool)) and k not in UNLOGGED}

@@ -54,9 +54,10 @@ def check_database(path: Path, config: Config) -> list[Finding]:
         try:
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            event = conn.execute("SELECT value FROM meta WHERE key = 'event_id'").fetchone() if version else None
+            known = 0 < version <= SCHEMA_VERSION and check == "ok"  # tables worth reading
+            event = conn.execute("SELECT value FROM meta WHERE key = 'event_id'").fetchone() if known else None
             seq, tokens = conn.execute("SELECT (SELECT coalesce(max(seq), 0) FROM events), "
-                                       "(SELECT count(*) FROM tokens WHERE revoked IS NULL)").fetchone() if version else (0, 0)
+                                       "(SELECT count(*) FROM tokens WHERE revoked IS NULL)").fetchone() if known else (0, 0)
         finally:
             conn.close()
     except sqlite3.Error as exc:

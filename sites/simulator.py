@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import click
 
 from hub.config import Config, ConfigError, Site, load_config
+from hub.store import StoreError
 from hub.tokens import TokenStore
 
 from .client import AuthFailed, CommandFailed, HubClient, new_op_id
@@ -95,6 +97,8 @@ class Simulator:
         try:
             for step in self.day.steps:
                 await asyncio.sleep(max(0.0, self._start + step.at / self.speed - loop.time()))
+                if self.closing:
+                    raise asyncio.CancelledError
                 await self._play(step)
             totals = await self.totals()
             log.info("done: %s of %s present, %s of %s halls ready, %s questions; %d commands failed",
@@ -199,9 +203,16 @@ def run_in_app(app: Any, config: Config, config_path: Path, db_path: Path, url: 
         sim = Simulator(url, config, db_tokens(db_path, config), day, speed=speed, seed=seed, linger=True)
         task = asyncio.create_task(_after_listening(sim), name="simulator")
         yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop(sim, task)
     app.cleanup_ctx.append(simulate)
+
+
+async def stop(sim: Simulator, task: asyncio.Task[Any]) -> None:
+    """Cancel until it ends: Python 3.11's wait_for can lose a cancel that races a closing socket."""
+    sim.closing = True
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
 
 
 async def _after_listening(sim: Simulator) -> None:
@@ -252,7 +263,10 @@ def simulate_command(hub_url: str, config_path: Path, speed: float, limit: int |
         raise click.ClickException(f"no database at {db_path}; give the --db the hub serves")
     if not sites:
         raise click.ClickException("no halls left to simulate")
-    token_for: TokenFor = db_tokens(db_path, config) if db_path else (lambda role, site: token or "")
+    try:
+        token_for: TokenFor = db_tokens(db_path, config) if db_path else (lambda role, site: token or "")
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     day = day_plan(config, config_path, sites, seed)
     click.echo(f"simulating {len(sites)} halls, {day.questions} questions, at {speed:g}x: about "
@@ -274,4 +288,11 @@ async def _simulate(url: str, config: Config, token_for: TokenFor, day: Plan, sp
     if admin and moderator.identity.get("role") != "admin":
         await sim.close()
         raise click.ClickException("--token must be an admin token: it acts for every hall")
-    await sim.run()
+    task = asyncio.create_task(sim.run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(stop(sim, task)))
+    try:
+        await task
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sites.client import CommandFailed
 
-from .conftest import RunningHub, StartHub
+from .conftest import ROOT, RunningHub, StartHub
 
 
 async def scrape(running: RunningHub, token: str) -> dict[str, dict[tuple, float]]:
@@ -77,3 +77,13 @@ async def test_two_hubs_in_one_process_keep_their_own_metrics(start_hub: StartHu
     assert one["diemcau_commands_total"][(("type", "site.checkin"),)] == 1
     assert "diemcau_commands_total" not in two or not two["diemcau_commands_total"]
     assert two["diemcau_event_log_seq"][()] == 0 < one["diemcau_event_log_seq"][()]
+
+
+async def test_every_metric_is_documented(hub: RunningHub) -> None:
+    guide = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{hub.url}/metrics", headers={"Authorization": f"Bearer {hub.token('viewer')}"})
+    names = {family.name for family in text_string_to_metric_families(response.text)
+             if not family.name.endswith("_created")}  # the client's own histogram timestamps
+    assert len(names) >= 10
+    assert [name for name in sorted(names) if f"`{name}" not in guide] == []

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from hub.config import Config
+from hub.tokens import TokenStore
 from sites.scenario import generate_questions, read_questions, split_attendance
-from sites.simulator import Simulator, choose_sites, day_plan, db_tokens, ws_url
+from sites.simulator import Simulator, choose_sites, day_plan, db_tokens, simulate_command, ws_url
 
 from .conftest import KON_TUM, ROOT, StartHub
 
@@ -113,3 +116,30 @@ async def test_cli_refuses_a_token_that_is_not_admin(start_hub: StartHub) -> Non
         "--token", running.token("viewer"), cwd=ROOT, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 1 and "admin token" in err.decode()
+
+
+async def test_cli_stops_cleanly_on_ctrl_c(start_hub: StartHub) -> None:
+    running = await start_hub()
+    proc = await asyncio.create_subprocess_exec(
+        DIEMCAU, "simulate", "--hub", running.url, "--config", str(KON_TUM), "--db", str(running.db_path),
+        "--speed", "5", cwd=ROOT, stderr=asyncio.subprocess.PIPE)
+    assert proc.stderr is not None
+    while b"checked in" not in await asyncio.wait_for(proc.stderr.readline(), 30):
+        pass
+    proc.send_signal(signal.SIGINT)
+    rest = await asyncio.wait_for(proc.stderr.read(), 30)
+    assert await proc.wait() == 130
+    assert rest.decode().rstrip().endswith("stopped") and "Traceback" not in rest.decode()
+    for _ in range(50):  # the hub notices the closed sockets within moments
+        if not running.hub.connections:
+            break
+        await asyncio.sleep(0.1)
+    assert not running.hub.connections
+
+
+def test_cli_refuses_another_events_database(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    TokenStore(db, "another-event").issue("admin")
+    result = CliRunner().invoke(simulate_command, ["--hub", "http://127.0.0.1:9", "--config", str(KON_TUM),
+                                                   "--db", str(db)])
+    assert result.exit_code == 1 and "holds event 'another-event'" in result.output
