@@ -68,6 +68,7 @@ class State:
         self.seq = 0
         self.phase = "setup"
         self.phase_history: list[dict[str, Any]] = []
+        self.live_since: float | None = None  # when the meeting first went live
         self.sites = {s.id: SiteState(config=s) for s in config.sites}
         self.questions: dict[str, Question] = {}
         self.floor: dict[str, Any] | None = None
@@ -294,6 +295,8 @@ class State:
     def _phase(self, e: Event) -> dict[str, Any]:
         self.phase = e.data["phase"]
         self.phase_history.append({"phase": self.phase, "at": iso(e.ts, self.tz)})
+        if self.phase == "live" and self.live_since is None:
+            self.live_since = e.ts
         self._misc()
         return {"phase": self.phase}
 
@@ -354,13 +357,22 @@ class State:
 
     # -- views -------------------------------------------------------------------------------
 
+    def session_start(self) -> float:
+        """The planned start, unless the meeting went live on another day (a rehearsal, a demo): then that moment."""
+        ev = self.config.event
+        if self.live_since is not None and dt.datetime.fromtimestamp(self.live_since, self.tz).date() != ev.date:
+            return self.live_since
+        return ev.starts_at.timestamp()
+
     def event_view(self) -> dict[str, Any]:
         ev = self.config.event
+        start = self.session_start()
         return {
             "id": ev.id, "title": ev.title, "organiser": ev.organiser, "venue": ev.venue, "phase": self.phase,
             "date": ev.date.isoformat(), "start": ev.start, "duration_minutes": ev.duration_minutes,
             "timezone": ev.timezone, "starts_at": ev.starts_at.isoformat(), "ends_at": ev.ends_at.isoformat(),
-            "readiness_deadline": (ev.starts_at - dt.timedelta(minutes=ev.readiness_deadline_minutes)).isoformat(),
+            "session_starts_at": iso(start, self.tz), "session_ends_at": iso(start + ev.duration_minutes * 60, self.tz),
+            "readiness_deadline": iso(start - ev.readiness_deadline_minutes * 60, self.tz),
             "phase_history": list(self.phase_history),
         }
 

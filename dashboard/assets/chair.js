@@ -294,17 +294,20 @@ function renderChart(state) {
 function renderClock(state, now) {
   const tz = state.event.timezone;
   put($("clock"), fmtTime(new Date(now).toISOString(), tz, { seconds: true }));
-  const starts = Date.parse(state.event.starts_at);
-  const ends = Date.parse(state.event.ends_at);
+  const starts = Date.parse(state.event.session_starts_at);
+  const ends = Date.parse(state.event.session_ends_at);
   const kpi = $("time-left").closest(".kpi");
   let label, value, note = "";
   if (state.event.phase === "closed") {
     label = t("kpi.closed");
-    value = fmtTime(state.event.phase_history?.at(-1)?.at ?? state.event.ends_at, tz);
+    value = fmtTime(state.event.phase_history?.at(-1)?.at ?? state.event.session_ends_at, tz);
   } else if (now < starts) {
     label = t("kpi.starts_in");
     value = fmtDuration((starts - now) / 1000);
     note = t("kpi.deadline_at", { at: fmtTime(state.event.readiness_deadline, tz) });
+  } else if (state.event.phase !== "live" && now > ends) {
+    label = t("kpi.planned_start");  // a rehearsal or demo on another day: no countdown to show
+    value = fmtTime(state.event.session_starts_at, tz, { date: true });
   } else if (now <= ends) {
     label = t("kpi.time_left");
     value = fmtDuration((ends - now) / 1000);
@@ -362,7 +365,7 @@ function renderAlerts(state, now) {
 /** After the readiness deadline and until the session ends, name every site not yet ready. */
 function deadlineText(state, now) {
   const due = Date.parse(state.event.readiness_deadline);
-  if (Number.isNaN(due) || now < due || now > Date.parse(state.event.ends_at) || state.event.phase === "closed") return "";
+  if (Number.isNaN(due) || now < due || now > Date.parse(state.event.session_ends_at) || state.event.phase === "closed") return "";
   const late = [...state.sites.values()].filter((s) => s.status !== "ready");
   if (!late.length) return "";
   const names = late.slice(0, MAX_NAMED).map((s) => s.name).join(", ");
