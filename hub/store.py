@@ -167,7 +167,7 @@ class EventLog:
     async def follow(self, since: int = 0, poll_seconds: float = 0.5) -> AsyncIterator[Event]:
         """Every event after `since`, then each new one as it is committed, by this or another process."""
         while True:
-            batch = await asyncio.to_thread(lambda: list(self.read(since)))
+            batch = await asyncio.to_thread(list, self.read(since))
             for event in batch:
                 since = event.seq
                 yield event

@@ -299,7 +299,7 @@ def _moderate(day: Plan, config: Config, window: Window, items: list[tuple[float
         note = q.answer_note or "Lãnh đạo cơ quan chuyên môn trả lời trực tiếp tại Hội nghị."
         day.add(Step(t, "moderator", "question.update", {"question": Ref(key), "status": "answered", "answer_note": note},
                      "answered live"))
-    for at, key, q in items[live_count:]:
+    for _, key, q in items[live_count:]:
         agency = q.agency or fallback
         if agency is None:
             continue

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import signal
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -55,3 +58,29 @@ def test_audit_refuses_unknown_site_and_missing_database(tmp_path: Path) -> None
     unknown = CliRunner().invoke(cli, ["audit", "--config", str(KON_TUM), "--db", str(tmp_path / "bad.db"),
                                        "--site", "atlantis"])
     assert unknown.exit_code == 1 and "unknown site 'atlantis'" in unknown.output
+
+
+async def test_audit_follow_prints_changes_as_the_hub_stores_them(hub: RunningHub) -> None:
+    registrar = await hub.client("registrar", site="kon-ray")
+    await registrar.call("attendance.set", site="kon-ray", category="workers", count=40)
+    follower = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub", "audit", "--config", str(KON_TUM), "--db", str(hub.db_path),
+        "--follow", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        lines: list[str] = []
+
+        async def read_until(text: str) -> None:
+            while not any(text in line for line in lines):
+                line = await asyncio.wait_for(follower.stdout.readline(), 15)
+                assert line, f"audit --follow ended early: {lines}"
+                lines.append(line.decode())
+        await read_until("1 change(s)")
+        await registrar.call("attendance.add", site="kon-ray", category="workers", delta=7)
+        await read_until("attendance.add")
+        followed = next(line for line in lines if "attendance.add" in line)
+        assert "registrar kon-ray" in followed and '"delta":7' in followed
+        assert sum("attendance.set" in line for line in lines) == 1  # listed once, not again by the follow
+    finally:
+        follower.send_signal(signal.SIGINT)
+        output, _ = await asyncio.wait_for(follower.communicate(), 15)
+    assert follower.returncode == 0 and "stopped following" in output.decode()
