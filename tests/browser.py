@@ -2,7 +2,7 @@
 
 `pages.open(hub, path, token)` gives a Playwright page that records console errors and any request
 leaving the hub's origin; at the end every page is screenshotted into test-artifacts/ and checked
-clean. Import the fixtures into a test module with `from .browser import browser, pages`.
+clean. The fixtures are registered for every test module by conftest.py.
 """
 
 from __future__ import annotations

@@ -116,3 +116,8 @@ async def hub(start_hub: StartHub) -> RunningHub:
 @pytest.fixture
 async def clocked_hub(start_hub: StartHub, clock: ManualClock) -> RunningHub:
     return await start_hub(clock=clock)
+
+
+# Page-test fixtures (real headless Chromium), available to every test module; imported last because
+# tests/browser.py builds on the fixtures above.
+from .browser import browser, pages  # noqa: E402,F401

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .browser import browser, pages  # noqa: F401  (fixtures)
 from .conftest import RunningHub
 
 OWN = ["Đề nghị xây nhà ở xã hội cho công nhân khu công nghiệp Hòa Bình.",

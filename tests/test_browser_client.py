@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .browser import Pages, browser, pages  # noqa: F401
+from .browser import Pages
 from .conftest import RunningHub
 
 CLIENT = """async (token) => {

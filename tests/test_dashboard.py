@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 from bench.genconfig import write_config
 from hub.config import load_config
 
-from .browser import ARTIFACTS, Pages, browser, pages  # noqa: F401
+from .browser import ARTIFACTS, Pages
 from .conftest import ManualClock, RunningHub, StartHub
 
 LIVE = 5000  # ms: a change must show well within this; the page batches per animation frame

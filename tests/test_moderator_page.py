@@ -9,7 +9,7 @@ from playwright.async_api import Page, expect
 
 from hub.search import fold
 
-from .browser import Pages, browser, pages  # noqa: F401
+from .browser import Pages
 from .conftest import ROOT, RunningHub
 
 LIVE = 5000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.async_api import Page, WebSocketRoute, expect
 
-from .browser import Pages, browser, pages  # noqa: F401
+from .browser import Pages
 from .conftest import RunningHub
 
 PHONE = {"width": 390, "height": 844}

@@ -33,7 +33,7 @@ from hub.report_tables import Table, layout
 from hub.store import open_database
 from sites.client import HubClient
 
-from .browser import Pages, browser, pages  # noqa: F401
+from .browser import Pages
 from .conftest import KON_TUM, ROOT, ManualClock, RunningHub, StartHub
 from .kontum_day import AGENCY_ATTENDANCE, MERGES, Day, Expected, expected, send_written_answer, split_attendance
 

@@ -8,7 +8,7 @@ from playwright.async_api import Page, WebSocketRoute, expect
 
 from hub.config import Config, Heartbeat
 
-from .browser import Pages, browser, pages  # noqa: F401
+from .browser import Pages
 from .conftest import RunningHub, StartHub
 
 PHONE = {"width": 390, "height": 844}
