@@ -13,6 +13,8 @@ import sys
 import orjson
 from aiohttp import WSMsgType, web
 
+from hub.cli import event_loop
+
 SUBSCRIBERS: set[web.WebSocketResponse] = set()
 
 
@@ -43,7 +45,7 @@ def main() -> None:
     app = web.Application()
     app["mode"] = mode
     app.router.add_get("/ws", handle)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=event_loop())  # the hub's loop
 
 
 if __name__ == "__main__":
