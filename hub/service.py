@@ -127,9 +127,10 @@ class Hub:
     def execute(self, who: Identity, spec: Spec, cmd: Any, op_id: str | None) -> Awaitable[dict[str, Any]]:
         """Run a state-changing command; the awaitable gives its result once the event is durable."""
         self.stats.count(self.stats.commands, spec.name)
-        if op_id is not None and op_id in self.state.ops:
-            first = self.state.ops[op_id]
-            return self._when_durable(first["seq"], first)
+        if op_id is not None:
+            first = self.state.ops.get(op_id) or self.log.find_op(op_id)
+            if first is not None:
+                return self._when_durable(first["seq"], first)
         assert spec.handler is not None
         planned = spec.handler(self.state, who, cmd)
         return self._commit(planned, who.token_id, op_id)
@@ -161,7 +162,7 @@ class Hub:
                       actor=actor, site=planned.site, op_id=op_id)
         result = self.state.apply(event)
         log_event(self.state, event)
-        durable = self.log.append(event)
+        durable = self.log.append(event, result)
         durable.add_done_callback(self._check_write)
         if "warning" in result:
             log.warning("site %s: %s (seq %d)", planned.site, result["warning"], event.seq)

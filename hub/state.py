@@ -16,6 +16,7 @@ from .model import Incident, Question, SiteState, iso
 from .store import Event
 
 TIMELINE_STEP_SECONDS = 10.0
+RECENT_OPS = 20_000  # answers kept in memory for retries; far more than any client has in flight
 
 # Moderator moves between question statuses; `answered_written` comes only from `question.answer`.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -75,7 +76,7 @@ class State:
         self.agencies: dict[str, dict[str, Any]] = {}
         self.agenda_current: str | None = None
         self.agenda_times: dict[str, dict[str, float | None]] = {}
-        self.ops: dict[str, dict[str, Any]] = {}
+        self.ops: dict[str, dict[str, Any]] = {}  # the latest RECENT_OPS answers by op_id; older ones are in the log
         self.present_total = 0
         self.sites_ready = 0
         self.timeline: list[list[float]] = []
@@ -99,6 +100,8 @@ class State:
         result["seq"] = event.seq
         if event.op_id is not None:
             self.ops[event.op_id] = result
+            if len(self.ops) > RECENT_OPS:
+                del self.ops[next(iter(self.ops))]  # memory stays flat all day; the log answers older retries
         self.changes.events.append(event)
         return result
 

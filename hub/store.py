@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import sqlite_utils
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MAX_BATCH = 4096
 
 
@@ -65,7 +65,11 @@ def _migrate_v2(db: sqlite_utils.Database) -> None:
     db["snapshots"].create({"seq": int, "ts": float, "data": bytes}, pk="seq", not_null={"ts", "data"})
 
 
-MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2}
+def _migrate_v3(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE events ADD COLUMN result TEXT")  # a command's answer, for retries of old op_ids
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3}
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -127,6 +131,7 @@ _SELECT = "SELECT seq, ts, type, actor, site, op_id, data FROM events"
 @dataclass(eq=False)
 class _Pending:
     event: Event
+    result: dict[str, Any] | None
     future: asyncio.Future[None]
 
 
@@ -143,6 +148,7 @@ class EventLog:
     _thread: threading.Thread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
+    _ops_reader: sqlite3.Connection | None = None
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -187,18 +193,32 @@ class EventLog:
             await asyncio.to_thread(self._thread.join)
             self._thread = None
         self._reader.close()
+        if self._ops_reader is not None:
+            self._ops_reader.close()
 
     def close(self) -> None:
         """Close a log opened only to read it (the report), which never started a writer."""
         assert self._thread is None, "a started log is closed with stop()"
         self._reader.close()
 
-    def append(self, event: Event) -> asyncio.Future[None]:
-        """Queue one event; the future resolves when it is fsynced, or fails with the write error."""
+    def append(self, event: Event, result: dict[str, Any] | None = None) -> asyncio.Future[None]:
+        """Queue one event (with the answer its command got, kept for retries of its op_id).
+
+        The future resolves when it is fsynced, or fails with the write error.
+        """
         assert self._loop is not None, "EventLog.start() first"
         future = self._loop.create_future()
-        self._queue.put(_Pending(event, future))
+        self._queue.put(_Pending(event, result if event.op_id is not None else None, future))
         return future
+
+    def find_op(self, op_id: str) -> dict[str, Any] | None:
+        """The stored answer of the command that carried `op_id`, or None if no such command was stored."""
+        if self._ops_reader is None:
+            self._ops_reader = connect(self.path)  # the loop's own connection: readers never share one across threads
+        row = self._ops_reader.execute("SELECT seq, result FROM events WHERE op_id = ?", (op_id,)).fetchone()
+        if row is None:
+            return None
+        return orjson.loads(row[1]) if row[1] else {"seq": row[0]}
 
     async def wait_durable(self, seq: int) -> None:
         """Return once every event up to `seq` is committed."""
@@ -235,12 +255,12 @@ class EventLog:
     def _commit(conn: sqlite3.Connection, batch: list[_Pending]) -> BaseException | None:
         rows = [
             (p.event.seq, p.event.ts, p.event.type, p.event.actor, p.event.site, p.event.op_id,
-             orjson.dumps(p.event.data).decode())
+             orjson.dumps(p.event.data).decode(), None if p.result is None else orjson.dumps(p.result).decode())
             for p in batch
         ]
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT INTO events(seq, ts, type, actor, site, op_id, data) VALUES (?,?,?,?,?,?,?)", rows)
+            conn.executemany("INSERT INTO events(seq, ts, type, actor, site, op_id, data, result) VALUES (?,?,?,?,?,?,?,?)", rows)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:

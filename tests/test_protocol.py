@@ -224,3 +224,15 @@ async def test_foreign_origin_is_refused_but_no_origin_passes(hub: RunningHub) -
     client = HubClient(hub.ws_url, hub.token("viewer"), origin=f"http://{own}")
     await client.connect()
     await client.close()
+
+
+async def test_retry_of_an_old_op_id_is_answered_from_the_log(hub: RunningHub, monkeypatch) -> None:
+    monkeypatch.setattr("hub.state.RECENT_OPS", 3)
+    client = await hub.client("registrar", site="dak-ha")
+    first = await client.call("attendance.add", site="dak-ha", category="workers", delta=5, op_id="old-1")
+    for n in range(5):
+        await client.call("attendance.add", site="dak-ha", category="workers", delta=1, op_id=f"later-{n}")
+    assert "old-1" not in hub.hub.state.ops and len(hub.hub.state.ops) == 3  # memory stays bounded
+    again = await client.call("attendance.add", site="dak-ha", category="workers", delta=5, op_id="old-1")
+    assert again == first and again["count"] == 5
+    assert hub.hub.state.sites["dak-ha"].attendance["workers"] == 10 and hub.hub.log.count() == 6
