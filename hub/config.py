@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -203,19 +204,20 @@ class Config(_Strict):
                 raise _KeyError(f"agenda[{index}].topic", f"unknown topic {item.topic!r}")
         return self
 
-    @property
+    # Derived once: the config is frozen, and status checks read these on every heartbeat.
+    @cached_property
     def site_ids(self) -> dict[str, Site]:
         return {s.id: s for s in self.sites}
 
-    @property
+    @cached_property
     def central(self) -> Site:
         return next(s for s in self.sites if s.kind == "central")
 
-    @property
+    @cached_property
     def expected_total(self) -> int:
         return sum(s.expected for s in self.sites)
 
-    @property
+    @cached_property
     def required_checks(self) -> tuple[str, ...]:
         return tuple(c.id for c in self.checklist if c.required)
 
