@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, WebSocketRoute, async_playwright
 
 from .conftest import ROOT, RunningHub
 
@@ -83,6 +83,29 @@ class Pages:
             if not w.page.is_closed():
                 await w.page.screenshot(path=str(ARTIFACTS / f"{self.test_name}{suffix}.png"), full_page=True)
             await w.context.close()
+
+
+class HubLink:
+    """Cuts and restores a page's websocket to the hub: a cut closes every new connection attempt, which
+    `context.set_offline` alone does not do for websockets in Chromium."""
+
+    def __init__(self, page: Page) -> None:
+        self.page, self.blocked = page, False
+
+    async def cut(self) -> None:
+        self.blocked = True
+        await self.page.context.route_web_socket("**/ws", self._route)
+
+    async def restore(self) -> None:
+        """Let connections through again and tell the page the network is back."""
+        self.blocked = False
+        await self.page.evaluate("window.dispatchEvent(new Event('online'))")
+
+    async def _route(self, ws: WebSocketRoute) -> None:
+        if self.blocked:
+            await ws.close()
+        else:
+            ws.connect_to_server()
 
 
 def _origin(url: str) -> str:

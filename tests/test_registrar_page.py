@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from playwright.async_api import Page, WebSocketRoute, expect
+from playwright.async_api import Page, expect
 
-from .browser import Pages
+from .browser import HubLink, Pages
 from .conftest import RunningHub
 
 PHONE = {"width": 390, "height": 844}
@@ -62,15 +62,8 @@ async def test_offline_outbox_survives_reload_and_sends_once(hub: RunningHub, pa
     """Offline: submit; reload while the hub is still unreachable; back online: exactly one question."""
     page = await pages.open(hub, "/registrar", hub.token("registrar", site="sa-thay"))
     await online(page)
-    blocked = True
-
-    async def hub_link(ws: WebSocketRoute) -> None:
-        if blocked:
-            await ws.close()
-        else:
-            ws.connect_to_server()
-
-    await page.context.route_web_socket("**/ws", hub_link)
+    link = HubLink(page)
+    await link.cut()
     await page.context.set_offline(True)
     await expect(page.locator("[data-connection]")).to_have_attribute("data-connection", "offline", timeout=10000)
     await fill_question(page, "Y Nhung", "Đề nghị mở lớp đào tạo nghề tại huyện.")
@@ -86,8 +79,7 @@ async def test_offline_outbox_survives_reload_and_sends_once(hub: RunningHub, pa
     await expect(page.locator(".category[data-category=workers] .count")).to_have_text("10")
     assert hub.hub.state.questions == {}
 
-    blocked = False
-    await page.evaluate("window.dispatchEvent(new Event('online'))")
+    await link.restore()
     await online(page)
     await expect(page.locator("#outbox")).to_be_hidden()
     await expect(page.locator("#questions li[data-question]")).to_have_count(1)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from playwright.async_api import Page, WebSocketRoute, expect
+from playwright.async_api import Page, expect
 
 from hub.config import Config, Heartbeat
 
-from .browser import Pages
+from .browser import HubLink, Pages
 from .conftest import RunningHub, StartHub
 
 PHONE = {"width": 390, "height": 844}
@@ -85,23 +85,15 @@ async def test_heartbeats_lost_while_offline_and_back(start_hub: StartHub, confi
     first = site.last_heartbeat
     await asyncio.wait_for(_until(lambda: site.last_heartbeat != first), 10)  # the page keeps beating
 
-    blocked = True
-
-    async def hub_link(ws: WebSocketRoute) -> None:
-        if blocked:
-            await ws.close()
-        else:
-            ws.connect_to_server()
-
-    await page.context.route_web_socket("**/ws", hub_link)  # the network is cut: no new connection gets through
+    link = HubLink(page)
+    await link.cut()  # the network is cut: no new connection gets through
     await running.hub.close_connections()
     banner = page.locator("[data-connection]")
     await expect(banner).to_have_attribute("data-connection", "offline", timeout=10000)
     await expect(banner).to_have_text("Mất kết nối — đang thử lại…")
     await asyncio.wait_for(_until(lambda: site.status == "lost"), 10)
 
-    blocked = False
-    await page.evaluate("window.dispatchEvent(new Event('online'))")
+    await link.restore()
     await online(page)
     await expect(page.locator("#status")).to_have_text("Sẵn sàng", timeout=10000)
     await running.hub.log.wait_durable(running.hub.state.seq)
