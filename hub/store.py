@@ -192,14 +192,17 @@ class EventLog:
             self._queue.put(None)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
-        self._reader.close()
-        if self._ops_reader is not None:
-            self._ops_reader.close()
+        self._close_readers()
 
     def close(self) -> None:
         """Close a log opened only to read it (the report), which never started a writer."""
         assert self._thread is None, "a started log is closed with stop()"
+        self._close_readers()
+
+    def _close_readers(self) -> None:
         self._reader.close()
+        if self._ops_reader is not None:
+            self._ops_reader.close()
 
     def append(self, event: Event, result: dict[str, Any] | None = None) -> asyncio.Future[None]:
         """Queue one event (with the answer its command got, kept for retries of its op_id).
