@@ -25,7 +25,8 @@ from .config import Config
 from .protocol.commands import QuestionSubmit
 from .protocol.messages import HubError
 from .search import fold
-from .service import Hub, _explain
+from .protocol.messages import describe_validation
+from .service import Hub
 from .tokens import Identity
 
 MAX_ROWS = 10_000
@@ -186,7 +187,7 @@ def _fields(config: Config, values: dict[str, str], line: int) -> tuple[dict[str
         try:
             QuestionSubmit.model_validate(fields)
         except ValidationError as exc:
-            errors.append(RowError(line, None, _explain(exc)))
+            errors.append(RowError(line, None, describe_validation(exc)))
     return fields, errors
 
 

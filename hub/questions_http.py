@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import BodyPartReader, web
 
-from .http import _dumps, require
+from .http import json_response, require
 from .importer import ImportFileError, parse_questions, report, store
 from .keys import HUB
 from .search import search, similar
@@ -21,10 +19,6 @@ def _set(request: web.Request, name: str) -> set[str] | None:
     return values or None
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
-
-
 async def list_questions(request: web.Request) -> web.Response:
     """`GET /api/questions?q=dao tao&topic=&status=&site=`: any token; an agency token sees only its own."""
     who = await require(request)
@@ -32,7 +26,7 @@ async def list_questions(request: web.Request) -> web.Response:
     visible = (q for q in state.questions.values() if state.question_visible(q, who.agency))
     found = search(visible, request.query.get("q", ""), _set(request, "topic"), _set(request, "status"),
                    _set(request, "site"))
-    return _json({"count": len(found), "questions": [q.view(state.tz) for q in found]})
+    return json_response({"count": len(found), "questions": [q.view(state.tz) for q in found]})
 
 
 async def similar_questions(request: web.Request) -> web.Response:
@@ -41,10 +35,10 @@ async def similar_questions(request: web.Request) -> web.Response:
     state = request.app[HUB].state
     target = state.questions.get(request.match_info["id"])
     if target is None or not state.question_visible(target, who.agency):
-        return _json({"error": f"unknown question {request.match_info['id']!r}"}, 404)
+        return json_response({"error": f"unknown question {request.match_info['id']!r}"}, 404)
     others = (q for q in state.questions.values() if state.question_visible(q, who.agency))
     pairs = similar(target, others, same_topic=request.query.get("all_topics") not in ("1", "true"))
-    return _json({"question": target.id, "similar": [
+    return json_response({"question": target.id, "similar": [
         {"score": round(score, 3), **q.view(state.tz)} for q, score in pairs]})
 
 
@@ -56,16 +50,16 @@ async def import_questions(request: web.Request) -> web.Response:
     try:
         parsed = parse_questions(hub.config, data)
     except ImportFileError as exc:
-        return _json({"ok": False, "rows": 0, "imported": 0, "unchanged": 0, "failed": 0, "results": [],
+        return json_response({"ok": False, "rows": 0, "imported": 0, "unchanged": 0, "failed": 0, "results": [],
                       "errors": [{"line": None, "field": None, "message": str(exc), "text": str(exc)}]}, 400)
     if parsed.errors:
-        return _json(report(parsed, None), 422)
+        return json_response(report(parsed, None), 422)
     if request.query.get("dry_run") in ("1", "true"):
-        return _json({**report(parsed, None), "dry_run": True, "preview": [
+        return json_response({**report(parsed, None), "dry_run": True, "preview": [
             {"line": r.line, "op_id": r.op_id, **r.fields} for r in parsed.rows]})
     before = hub.state.seq
     results = await store(hub, who, parsed.rows)
-    return _json(report(parsed, results, before))
+    return json_response(report(parsed, results, before))
 
 
 async def _upload(request: web.Request) -> bytes:

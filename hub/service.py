@@ -24,7 +24,7 @@ from .daylog import log_event
 from .model import iso
 from .protocol.commands import COMMANDS, Planned, SiteHeartbeat, Spec
 from .protocol.messages import (CLOSE_REVOKED, HubError, InvalidFormat, NotFound, Unauthorized, UnknownCommand,
-                                encode)
+                                describe_validation, encode)
 from .state import State
 from .store import Event, EventLog
 from .tokens import Identity, TokenStore
@@ -118,7 +118,7 @@ class Hub:
         try:
             cmd = spec.model.model_validate(fields)
         except ValidationError as exc:
-            raise InvalidFormat(_explain(exc)) from None
+            raise InvalidFormat(describe_validation(exc)) from None
         site = getattr(cmd, "site", None)
         if who.site is not None and site is not None and site != who.site:
             raise Unauthorized(f"this token is for site {who.site!r}, not {site!r}")
@@ -280,20 +280,6 @@ def _done(result: dict[str, Any]) -> Awaitable[dict[str, Any]]:
     future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
     future.set_result(result)
     return future
-
-
-def _explain(exc: ValidationError) -> str:
-    """Pydantic's errors as one readable line: `count: Input should be greater than or equal to 0`."""
-    parts = []
-    for error in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in error["loc"]) or "command"
-        msg = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            msg = "is not a field of this command"
-        elif error["type"] == "missing":
-            msg = "is required"
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
 
 
 __all__ = ["Hub", "HubError"]

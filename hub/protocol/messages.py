@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 INVALID_FORMAT = "invalid_format"
 UNKNOWN_COMMAND = "unknown_command"
@@ -83,3 +84,17 @@ def auth_ok(role: str, site: str | None, agency: str | None) -> dict[str, Any]:
 
 def auth_invalid(message: str) -> dict[str, Any]:
     return {"type": "auth_invalid", "message": message}
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """Pydantic's errors as one readable line: `count: Input should be greater than or equal to 0`."""
+    parts = []
+    for error in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in error["loc"]) or "command"
+        msg = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            msg = "is not a field of this command"
+        elif error["type"] == "missing":
+            msg = "is required"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
