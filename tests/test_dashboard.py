@@ -194,3 +194,26 @@ async def test_three_thousand_sites_load_and_update(start_hub: StartHub, tmp_pat
           f"{longest:.0f} ms")
     await page.screenshot(path=str(ARTIFACTS / "chair-3000-sites-top.png"))
     assert hub.hub.state.present_total == total
+
+
+async def test_programme_pace_and_late_agency(start_hub: StartHub, config, pages: Pages) -> None:
+    clock = at(config, 7, 42)  # the programme was to open at 07:30; draft answers were due 25 October
+    hub = await start_hub(clock=clock)
+    mod = await hub.client("moderator")
+    await mod.call("question.submit", site="dak-ha", topic="livelihood", origin="pre", agency="sldtbxh",
+                   text="Đề nghị xây nhà ở xã hội cho công nhân.", delegate={"name": "Y Điệp", "unit": "Công ty"})
+    await mod.call("agenda.advance", item="khai-mac")
+    forecast = hub.hub.state.agenda_view()["forecast_end"][11:16]  # local time of day, from the hub's own view
+    page = await open_chair(pages, hub)
+    pace = page.locator("#agenda-pace")
+    await expect(pace).to_have_text(f"chậm 12 phút so với kế hoạch · dự kiến kết thúc {forecast}", timeout=LIVE)
+    await expect(pace).to_have_attribute("data-pace", "behind")
+    late = page.locator('#deadlines .dlp-late li[data-agency="sldtbxh"]')
+    await expect(late).to_contain_text("Sở Lao động - Thương binh và Xã hội", timeout=LIVE)
+    await expect(late).to_contain_text("chưa có dự thảo trả lời 1 câu")
+    await expect(page.locator('#deadlines tr.late[data-agency="sldtbxh"] td').first).to_have_text("0/1")
+    await expect(page.locator('#deadlines tr[data-agency="bhxh"]')).to_have_count(0)  # nothing assigned to it
+    await page.screenshot(path=str(ARTIFACTS / "chair-pace-and-agencies.png"), full_page=True)
+    await page.click('.lang-switch button[data-lang="en"]')
+    await expect(pace).to_have_text(f"12 min behind plan · forecast end {forecast}")
+    await expect(late).to_contain_text("1 without a draft answer")

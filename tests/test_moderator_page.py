@@ -9,7 +9,7 @@ from playwright.async_api import Page, expect
 
 from hub.search import fold
 
-from .browser import Pages
+from .browser import ARTIFACTS, Pages
 from .conftest import ROOT, RunningHub
 
 LIVE = 5000
@@ -164,3 +164,25 @@ async def test_floor_call_agencies_phase_and_agenda(hub: RunningHub, pages: Page
     await page.click("#agenda-go")
     await eventually(lambda: hub.hub.state.agenda_current == "bao-cao")
     await expect(page.locator("#agenda")).to_have_value("bao-cao", timeout=LIVE)
+
+
+async def test_agency_progress_and_deadline_dates(hub: RunningHub, pages: Pages) -> None:
+    mod = await hub.client("moderator")
+    answer = await mod.call("question.submit", site="dak-ha", topic="livelihood", origin="pre", agency="sldtbxh",
+                            text="Đề nghị xây nhà ở xã hội cho công nhân.", delegate={"name": "Y Điệp", "unit": "Công ty"})
+    # The hub's clock is today's real time, long after the plan's 25 October: the missing draft is late.
+    page = await pages.open(hub, "/moderator", hub.token("moderator"))
+    panel = page.locator("#deadlines")
+    late = panel.locator('.dlp-late li[data-agency="sldtbxh"]')
+    await expect(late).to_contain_text("chưa có dự thảo trả lời 1 câu", timeout=LIVE)
+    await expect(panel.locator('li[data-deadline="draft_answers"]')).to_have_class("passed late")
+    await expect(panel.locator('li[data-deadline="draft_answers"]')).to_contain_text("25/10/2023")
+    await expect(panel.locator('li[data-deadline="draft_answers"]')).to_contain_text("còn thiếu 1")
+    await expect(panel.locator("li[data-deadline]")).to_have_count(5)
+    await page.screenshot(path=str(ARTIFACTS / "moderator-agency-progress.png"), full_page=True)
+
+    agency = await hub.client("agency", agency="sldtbxh")
+    await agency.call("question.answer", question=answer["question"], kind="draft", text="Dự thảo trả lời.")
+    await expect(panel.locator('tr[data-agency="sldtbxh"]')).not_to_have_class("late", timeout=15000)  # throttled refresh
+    await expect(panel.locator(".dlp-late")).to_have_count(0)
+    await expect(panel.locator('tr[data-agency="sldtbxh"] td').first).to_have_text("1/1")

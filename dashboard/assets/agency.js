@@ -3,7 +3,7 @@
 // deferred questions after it, and the agency's progress against the plan's deadlines.
 
 import { startPage } from "./hub.js";
-import { fmtNumber, fmtTime, langSwitch, locale, register, t, translate } from "./i18n.js";
+import { fmtDate, fmtNumber, fmtTime, langSwitch, register, t, translate } from "./i18n.js";
 
 register({
   vi: {
@@ -62,13 +62,6 @@ function el(tag, props = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);
   node.append(...children.filter((c) => c != null));
   return node;
-}
-
-/** A calendar date (YYYY-MM-DD) as the reader's locale writes it. */
-function fmtDate(day) {
-  if (!day) return "–";
-  return new Intl.DateTimeFormat(locale(), { timeZone: "UTC", day: "2-digit", month: "2-digit", year: "numeric" })
-    .format(new Date(`${day.slice(0, 10)}T00:00:00Z`));
 }
 
 /** Today in the event's time zone, by the hub's clock, as YYYY-MM-DD. */

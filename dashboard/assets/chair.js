@@ -6,6 +6,7 @@ import { startPage } from "./hub.js";
 import { fmtDuration, fmtNumber, fmtPercent, fmtTime, fold, langSwitch, register, t, translate } from "./i18n.js";
 import { isProblem, queueByTopic, questionCounts, questionsThatFit, secondsSince, TROUBLE, troubleRank } from "./view.js";
 import { strings } from "./chair-strings.js";
+import { watchDeadlines } from "./deadlines-panel.js";
 
 register(strings);
 const $ = (id) => document.getElementById(id);
@@ -210,6 +211,7 @@ function describe(state, q) {
 function renderFloor(state, now) {
   const cur = state.agenda?.current;
   put($("agenda-current"), cur ? `${cur.title}${cur.started ? ` (${t("now.since", { at: fmtTime(cur.started, state.event.timezone) })})` : ""}` : t("now.no_agenda"));
+  renderPace(state.agenda, state.event.timezone);
   const floor = state.floor || {};
   let text = t("now.nobody");
   if (floor.site) {
@@ -220,6 +222,19 @@ function renderFloor(state, now) {
   put($("floor-now"), text);
   const next = floor.next ? state.questions.get(floor.next) : null;
   put($("floor-next"), next ? describe(state, next) : t("now.no_next"));
+}
+
+/** How far behind (or ahead of) plan the programme runs, and when it will end at the planned pace. */
+function renderPace(agenda, timeZone) {
+  const pace = $("agenda-pace");
+  const behind = agenda?.behind_seconds;
+  const minutes = Math.round(Math.abs(behind ?? 0) / 60);
+  const side = behind == null ? "" : minutes === 0 ? "on-plan" : behind > 0 ? "behind" : "ahead";
+  const parts = { behind: t("now.behind", { n: fmtNumber(minutes) }), ahead: t("now.ahead", { n: fmtNumber(minutes) }),
+    "on-plan": t("now.on_plan") };
+  const text = [parts[side], agenda?.forecast_end ? t("now.forecast_end", { at: fmtTime(agenda.forecast_end, timeZone) }) : null];
+  put(pace, text.filter(Boolean).join(" · "));
+  if (pace.dataset.pace !== side) pace.dataset.pace = side;
 }
 
 function renderQueue(state) {
@@ -479,6 +494,7 @@ async function main() {
     if (d.full || d.questions.length) dirty.questions = true;
     schedule();
   });
+  watchDeadlines(conn, $("deadlines"));
   window.addEventListener("langchange", relabel);
   $("only-problems").addEventListener("change", applyFilters);
   $("site-search").addEventListener("input", applyFilters);

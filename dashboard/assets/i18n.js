@@ -48,6 +48,13 @@ export function fmtTime(iso, timeZone, { date = false, seconds = false } = {}) {
   return new Intl.DateTimeFormat(locale(), options).format(new Date(iso));
 }
 
+/** A calendar date (YYYY-MM-DD) as the reader's locale writes it: 25/10/2023. */
+export function fmtDate(day) {
+  if (!day) return "–";
+  return new Intl.DateTimeFormat(locale(), { timeZone: "UTC", day: "2-digit", month: "2-digit", year: "numeric" })
+    .format(new Date(`${day.slice(0, 10)}T00:00:00Z`));
+}
+
 /** A duration as 1:05:09 or 4:07 (negative shown with a minus). */
 export function fmtDuration(seconds) {
   if (seconds == null || Number.isNaN(seconds)) return "–";

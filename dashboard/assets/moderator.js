@@ -1,6 +1,7 @@
 // The moderator's console: the live question queue by topic, its actions, the floor, agencies, phase and import.
 
 import { strings as chairStrings } from "./chair-strings.js";
+import { watchDeadlines } from "./deadlines-panel.js";
 import { wireDownloads, wireReportLinks } from "./download.js";
 import { startPage } from "./hub.js";
 import { fmtDuration, fmtNumber, fold, langSwitch, register, t, translate } from "./i18n.js";
@@ -485,6 +486,7 @@ async function main() {
     for (const id of e.detail.questions) dirty.questions.add(id);
     schedule();
   });
+  watchDeadlines(conn, $("deadlines"), { dates: true });
   window.addEventListener("langchange", relabel);
   const topicsRoot = $("topics");
   topicsRoot.addEventListener("click", onCardClick);
