@@ -96,6 +96,11 @@ async def test_queue_order_floor_and_counts(start_hub: StartHub, config, pages: 
     await expect(page.locator("#time-left")).to_have_text(re.compile(r"^2:2\d:\d\d$"))  # 2:27:30 left at 09:02:30
     await expect(page.locator("#fit")).to_contain_text("1/1 câu đang chờ (trung bình 2:30/câu)")
 
+    await page.locator("#call-next").click()  # the chair calls the suggested next site to the floor
+    await expect(page.locator("#floor-now")).to_contain_text("A Tuấn", timeout=LIVE)
+    assert hub.hub.state.floor["site"] == "kon-ray" and hub.hub.state.questions[asked[2]].status == "on_air"
+    await expect(page.locator("#call-next")).to_be_hidden()  # nobody else is waiting
+
 
 async def test_trouble_on_top_and_deadline_callout(start_hub: StartHub, config, pages: Pages) -> None:
     clock = at(config, 7, 5)  # the readiness deadline was 07:00

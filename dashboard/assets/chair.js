@@ -113,8 +113,9 @@ function updateTile(rec, site, timeout, now) {
 }
 
 /**
- * The hub stores a heartbeat only now and then, so `last_heartbeat` can be older than the site's real last sign
- * of life; while the hub still counts the site live, the truth is "within the timeout".
+ * The hub pushes heartbeat times at most every max(interval, sites / 100) seconds (every 5 s for Kon Tum, every
+ * 33 s for 3,321 communes), so `last_heartbeat` can be older than the site's real last sign of life; while the
+ * hub still counts the site live, the truth is "within the timeout".
  */
 function heartbeatText(rec, timeout, now) {
   const age = rec.hb == null ? null : (now - rec.hb) / 1000;
@@ -222,6 +223,18 @@ function renderFloor(state, now) {
   put($("floor-now"), text);
   const next = floor.next ? state.questions.get(floor.next) : null;
   put($("floor-next"), next ? describe(state, next) : t("now.no_next"));
+  $("call-next").hidden = !next;
+}
+
+/** The chair may call the suggested next question's site to the floor (`floor.call` puts it on air). */
+async function callNext() {
+  const next = conn.state?.floor?.next ? conn.state.questions.get(conn.state.floor.next) : null;
+  if (!next) return;
+  try {
+    await conn.send("floor.call", { site: next.site, question: next.id });
+  } catch (error) {
+    toast(t("now.call_failed", { reason: error.message }));
+  }
 }
 
 /** How far behind (or ahead of) plan the programme runs, and when it will end at the planned pace. */
@@ -496,6 +509,7 @@ async function main() {
   });
   watchDeadlines(conn, $("deadlines"));
   window.addEventListener("langchange", relabel);
+  $("call-next").addEventListener("click", callNext);
   $("only-problems").addEventListener("change", applyFilters);
   $("site-search").addEventListener("input", applyFilters);
   wireReportLinks(document.querySelector(".links"), conn.token);
