@@ -75,7 +75,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # context (hundreds of KB) per connection; frames are encoded once and sent as the same bytes.
     ws = web.WebSocketResponse(max_msg_size=limit * 4, heartbeat=30, decode_text=False, compress=False)
     await ws.prepare(request)
-    conn = Connection(hub, ws, request.remote or "?")
+    conn = Connection(hub, ws, request.remote or "?", request.transport)
     try:
         await conn.run()
     except asyncio.CancelledError:

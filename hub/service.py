@@ -24,7 +24,7 @@ from .daylog import log_event
 from .model import iso
 from .protocol.commands import COMMANDS, Planned, SiteHeartbeat, Spec
 from .protocol.messages import (CLOSE_REVOKED, HubError, InvalidFormat, NotFound, Unauthorized, UnknownCommand,
-                                describe_validation, encode)
+                                describe_validation, encode, text_frame)
 from .state import State
 from .store import Event, EventLog
 from .tokens import Identity, TokenStore
@@ -249,9 +249,10 @@ class Hub:
                     frames[audience] = encode({
                         "type": "event", "seq": seq, "now": self.now_iso(), "events": events,
                         **self.state.delta(changes.sites, changes.questions, audience)})
+            framed = {audience: text_frame(frame) for audience, frame in frames.items()}
             await self.log.wait_durable(seq)
             for conn in targets:
-                conn.push(frames[conn.who.agency])
+                conn.broadcast(framed[conn.who.agency], frames[conn.who.agency])
             self.stats.frames_pushed += len(targets)
 
     async def _status_loop(self) -> None:

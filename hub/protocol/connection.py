@@ -29,6 +29,7 @@ log = logging.getLogger("diemcau.ws")
 AUTH_TIMEOUT = 10.0
 PENDING_ANSWERS = 1024
 UNLIMITED_ROLES = frozenset({"admin", "moderator", "chair"})
+DIRECT_WRITE_LIMIT = 256 * 1024  # bytes already waiting in a socket's buffer before pushes queue instead
 FLOOD_STRIKES = 200  # rate-limited frames in a row before the connection is closed
 MAX_SAFE_ID = 2**53
 
@@ -73,8 +74,10 @@ Outcome = Awaitable[dict[str, Any]] | dict[str, Any] | Subscription
 class Connection:
     """A websocket client after the handshake."""
 
-    def __init__(self, hub: Hub, ws: web.WebSocketResponse, peer: str) -> None:
-        self.hub, self.ws, self.peer = hub, ws, peer
+    def __init__(self, hub: Hub, ws: web.WebSocketResponse, peer: str, transport: asyncio.Transport | None = None
+                 ) -> None:
+        self.hub, self.ws, self.peer, self.transport = hub, ws, peer, transport
+        self.sending = False  # the writer holds a frame it has taken from the outbox but not yet written
         limits = hub.config.limits
         self.who: Identity | None = None
         self.outbox: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue(limits.send_queue_frames)
@@ -255,17 +258,33 @@ class Connection:
             self.hub.subscribers.discard(self)
             asyncio.get_running_loop().create_task(self.ws.close(code=CLOSE_SLOW, message=b"too slow to keep up"))
 
+    def broadcast(self, framed: bytes, data: bytes) -> None:
+        """A pushed change: written straight to an idle socket (framed once for everyone), else queued in order.
+
+        Only when nothing is queued or being written, so frames never overtake each other; a socket whose
+        kernel buffer is backing up goes through the queue, where a slow reader is caught and dropped.
+        """
+        transport = self.transport
+        if (self.outbox.empty() and not self.sending and not self.closing and not self.ws.closed
+                and transport is not None and not transport.is_closing()
+                and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT):
+            transport.write(framed)
+        else:
+            self.push(data)
+
     async def _writer(self) -> None:
         while True:
             durable_at, data = await self.outbox.get()
             if not data:
                 return
+            self.sending = True
             if durable_at > self.hub.log.durable_seq:
                 await self.hub.log.wait_durable(durable_at)  # a catch-up never shows what a crash could undo
             try:
                 await self.ws.send_frame(data, WSMsgType.TEXT)
             except (ConnectionError, RuntimeError):
                 return
+            self.sending = False
 
     async def close(self, code: int, reason: str) -> None:
         self.closing = True

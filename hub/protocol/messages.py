@@ -62,6 +62,18 @@ def encode(frame: dict[str, Any]) -> bytes:
     return orjson.dumps(frame)
 
 
+def text_frame(payload: bytes) -> bytes:
+    """A complete server-to-client websocket text frame (RFC 6455: FIN, unmasked), framed once for every subscriber."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
+
+
 def decode(data: bytes | str) -> Any:
     """Parse a frame's JSON; raise InvalidFormat with the parser's reason."""
     try:
