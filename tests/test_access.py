@@ -172,7 +172,8 @@ def test_tokens_are_compared_in_constant_time_even_for_unknown_ids(db_path: Path
     monkeypatch.setattr(tokens_module.hmac, "compare_digest", lambda a, b: calls.append((a, b)) or real(a, b))
     token_id, secret = issued.token.split(".")
     assert store.verify(issued.token) == issued.identity
-    assert store.verify(f"{token_id}.{secret[:-1]}x") is None
+    wrong_last = "y" if secret.endswith("x") else "x"  # one character off, never the same secret by chance
+    assert store.verify(f"{token_id}.{secret[:-1]}{wrong_last}") is None
     assert store.verify(f"ffffffff.{secret}") is None  # unknown id: still one full comparison, no early exit
     assert len(calls) == 3 and all(len(a) == len(b) == 64 for a, b in calls)
 
