@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import json
 import re
 import socket
 import ssl
@@ -256,6 +257,17 @@ async def test_tls_end_to_end_and_no_secret_in_the_log(tmp_path: Path, config: C
                 assert f'"role":"{role}"' in await ws.recv()
                 await ws.send('{"id": 1, "type": "ping"}')
                 assert '"success":true' in await ws.recv()
+        async with websockets.connect(hub.ws_url, ssl=trust) as chair, websockets.connect(hub.ws_url, ssl=trust) as reg:
+            await chair.send(f'{{"type": "auth", "token": "{issued["chair"].token}"}}')
+            await reg.send(f'{{"type": "auth", "token": "{issued["registrar"].token}"}}')
+            await chair.recv(), await reg.recv()
+            await chair.send('{"id": 1, "type": "subscribe"}')
+            await chair.recv(), await chair.recv()  # the answer, then the snapshot
+            await reg.send(f'{{"id": 1, "type": "attendance.set", "site": "{OWN}", "category": "workers", '
+                           '"count": 42, "op_id": "tls-push"}')
+            assert '"success":true' in await reg.recv()
+            pushed = json.loads(await asyncio.wait_for(chair.recv(), 10))  # framed once, written over TLS
+            assert pushed["type"] == "event" and pushed["totals"]["attendance"] == 42
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{hub.url}/api/state", ssl=trust,
                                 headers={"Authorization": f"Bearer {issued['chair'].token}"}) as resp:
