@@ -21,10 +21,10 @@ def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
         print_target(results["target"], args)
     if "commands_hub" in results:
         print_steps("Acknowledged commands (attendance.set, durably stored) — hub vs bare echo",
-                    results["commands_hub"], results["commands_echo"], "acked_per_s", "ack")
+                    results["commands_hub"], results["commands_echo"], "ack")
     if "fanout_hub" in results:
         print_steps(f"Fan-out to {args.dashboards:,} dashboards — hub vs bare broadcast (changes sent per second)",
-                    results["fanout_hub"], results["fanout_bare"], "offered_per_s", "push")
+                    results["fanout_hub"], results["fanout_bare"], "push")
     if "startup" in results:
         s = results["startup"]
         print(f"Start-up from a log of {s['events']:,} events: full fold {s['full_seconds']:.1f} s; "
@@ -59,7 +59,7 @@ def print_target(target: dict[str, Any], args: argparse.Namespace) -> None:
     print()
 
 
-def print_steps(title: str, hub: dict[str, Any], bare: dict[str, Any], rate_key: str, latency: str) -> None:
+def print_steps(title: str, hub: dict[str, Any], bare: dict[str, Any], latency: str) -> None:
     print(title)
     print(f"  {'offered/s':>9} | {'hub acked/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'p99.9':>8} {'deliv/s':>9} "
           f"{'CPU':>5} {'gen':>5} | {'bare acked/s':>12} {'p99 ms':>8} {'deliv/s':>9} {'CPU':>5} {'gen':>5}")

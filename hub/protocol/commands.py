@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
 from ..model import AGENCY_STATUSES, INCIDENT_KINDS, PHASES
 from ..state import OPEN_QUESTION, TRANSITIONS, State
@@ -22,7 +22,6 @@ Id = Annotated[str, Field(min_length=1, max_length=64)]
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 Note = Annotated[str, Field(max_length=1000)]
 IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
-Scalar = StrictInt | StrictFloat | StrictBool | Annotated[str, Field(max_length=200)]
 
 MAX_QUESTION_CHARS = 2000
 MAX_ANSWER_CHARS = 20000
