@@ -7,6 +7,7 @@ start; it returns the result a command's answer carries, so a retried `op_id` ge
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +77,9 @@ class State:
         self.agencies: dict[str, dict[str, Any]] = {}
         self.agenda_current: str | None = None
         self.agenda_times: dict[str, dict[str, float | None]] = {}
-        self.ops: dict[str, dict[str, Any]] = {}  # the latest RECENT_OPS answers by op_id; older ones are in the log
+        # The latest RECENT_OPS answers by op_id (older ones are in the log). Ordered so the oldest goes in
+        # O(1): `del d[next(iter(d))]` on a plain dict scans the holes its earlier deletions left.
+        self.ops: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.present_total = 0
         self.sites_ready = 0
         self.timeline: list[list[float]] = []
@@ -101,7 +104,7 @@ class State:
         if event.op_id is not None:
             self.ops[event.op_id] = result
             if len(self.ops) > RECENT_OPS:
-                del self.ops[next(iter(self.ops))]  # memory stays flat all day; the log answers older retries
+                self.ops.popitem(last=False)  # memory stays flat all day; the log answers older retries
         self.changes.events.append(event)
         return result
 
@@ -430,7 +433,7 @@ class State:
                 "behind_seconds": current["late_seconds"] if current else None, "forecast_end": forecast_end}
 
     def shared_view(self) -> dict[str, Any]:
-        """The parts every frame re-sends whole: small, and cheaper to send than to diff."""
+        """The parts every view holds whole: a pushed frame carries those that changed since the last one."""
         return {"event": self.event_view(), "totals": self.totals(), "floor": self.floor_view(),
                 "agenda": self.agenda_view(), "agencies": dict(self.agencies)}
 
@@ -450,12 +453,15 @@ class State:
             "questions": [q.view(self.tz) for q in self.questions.values() if self.question_visible(q, agency)],
         }
 
-    def delta(self, site_ids: Iterable[str], question_ids: Iterable[str], agency: str | None = None) -> dict[str, Any]:
-        """The changed sites and questions, plus the shared parts."""
+    def pushed_shared(self) -> dict[str, Any]:
+        """The shared parts as a pushed frame carries them: the timeline as its last two points only,
+        the only ones that can have moved since the previous frame."""
+        return {**self.shared_view(), "timeline_tail": self.timeline[-2:]}
+
+    def rows(self, site_ids: Iterable[str], question_ids: Iterable[str], agency: str | None = None) -> dict[str, Any]:
+        """The given sites and questions, whole, as this audience may see them."""
         questions = (self.questions[q] for q in question_ids)
         return {
-            **self.shared_view(),
-            "timeline_tail": self.timeline[-2:],  # the only points that can have moved since the last frame
             "sites": [self.sites[s].view(self.tz) for s in site_ids],
             "questions": [q.view(self.tz) for q in questions if self.question_visible(q, agency)],
         }

@@ -40,3 +40,30 @@ async def test_an_older_database_is_migrated_and_keeps_its_events(tmp_path: Path
     assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     check.close()
     log.close()
+
+
+async def test_op_ids_stored_before_a_restart_are_still_found(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    log = EventLog(path, "ev")
+    log.start()
+    await asyncio.gather(*(log.append(Event(seq=n, ts=float(n), type="t", data={}, op_id=f"op-{n}"), {"seq": n, "n": n})
+                           for n in range(1, 201)))
+    await log.stop()
+
+    reopened = EventLog(path, "ev")
+    reopened.start()  # fills the filter of stored op_ids from the log
+    await reopened.append(Event(seq=201, ts=201.0, type="t", data={}, op_id="after"), {"seq": 201})
+    lookups: list[str] = []
+    real_execute = sqlite3.Connection.execute
+
+    def counted(conn: sqlite3.Connection, sql: str, *args: object) -> sqlite3.Cursor:
+        if "op_id = ?" in sql:
+            lookups.append(sql)
+        return real_execute(conn, sql, *args)
+
+    assert all(reopened.find_op(f"op-{n}") == {"seq": n, "n": n} for n in range(1, 201))  # no false "never stored"
+    assert reopened.find_op("after") == {"seq": 201}
+    reopened._ops_reader = sqlite3.connect(path, factory=type("Counted", (sqlite3.Connection,), {"execute": counted}))
+    assert [reopened.find_op(f"new-{n}") for n in range(1000)] == [None] * 1000
+    assert len(lookups) < 50  # the filter answered nearly all of them without the log (1 % false positives)
+    await reopened.stop()
