@@ -53,6 +53,8 @@ class HubCollector(Collector):
         yield CounterMetricFamily("diemcau_frames_pushed", "Frames queued to subscribers.", hub.stats.frames_pushed)
         yield CounterMetricFamily("diemcau_slow_clients_dropped", "Clients dropped for not reading.",
                                   hub.stats.slow_dropped)
+        yield CounterMetricFamily("diemcau_loop_stalls", "Times the event loop stopped for 0.2 s or more.",
+                                  hub.stats.loop_stalls)
         yield GaugeMetricFamily("diemcau_event_log_seq", "Seq of the newest event (the event log's size).",
                                 hub.state.seq)
         yield GaugeMetricFamily("diemcau_event_log_durable_seq", "Seq of the newest event on disk.", hub.log.durable_seq)

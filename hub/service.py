@@ -8,6 +8,7 @@ state from the log, so memory never holds what the disk does not.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("diemcau.hub")
 Clock = Callable[[], float]
 SNAPSHOT_REUSE_SECONDS = 1.0  # heartbeats that change nothing stored may be this stale in a shared snapshot
+LAG_PROBE_SECONDS = 0.1
+LOOP_STALL_SECONDS = 0.2  # a stop of the loop this long holds every answer and push: logged and counted
+GC_GENERATIONS = ("young", "middle", "full")
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Stats:
     ack_seconds: list[float] = field(default_factory=list)
     frames_pushed: int = 0
     slow_dropped: int = 0
+    loop_stalls: int = 0
 
     def count(self, table: dict[str, int], key: str) -> None:
         table[key] = table.get(key, 0) + 1
@@ -64,6 +69,7 @@ class Hub:
         self.connections: set[Connection] = set()
         self.subscribers: set[Connection] = set()
         self._snapshot_frames: dict[str | None, tuple[State, int, float, bytes]] = {}
+        self._pushed_shared: dict[str, Any] = {}  # the shared parts as the last pushed frame left them
         self.stats = Stats()
         self.started = clock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -85,7 +91,7 @@ class Hub:
         self.log.start()
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("fanout", self._fanout_loop()), ("status", self._status_loop()), ("revocations", self._revocation_loop()),
-            ("snapshots", snapshot.keep_snapshots(self)))]
+            ("snapshots", snapshot.keep_snapshots(self)), ("loop lag", self._lag_loop()))]
         if self.config.bridge is not None:
             self._tasks.append(asyncio.create_task(BridgePoller(self).run(), name="bridge"))
 
@@ -207,9 +213,10 @@ class Hub:
         else:
             sites, questions = state.changed_since(since)
             catch_up = encode({"type": "event", "seq": state.seq, "now": self.now_iso(), "events": [],
-                               "since": since, **state.delta(sites, questions, conn.who.agency)})
+                               "since": since, **state.pushed_shared(), **state.rows(sites, questions, conn.who.agency)})
             mode = "delta"
         self.subscribers.add(conn)
+        self._pushed_shared = {}  # the next tick sends every shared part whole again (see _fanout_loop)
         return {"seq": state.seq, "mode": mode}, catch_up
 
     def _snapshot_frame(self, agency: str | None) -> bytes:
@@ -230,16 +237,28 @@ class Hub:
         return iso(self.clock(), self.state.tz)
 
     async def _fanout_loop(self) -> None:
-        """Each tick, encode the changes once per audience and queue the same bytes to every subscriber."""
+        """Each tick, encode the changes once per audience and queue the same bytes to every subscriber.
+
+        Ticks keep a fixed period whatever a tick's own work takes. A frame carries only the shared parts
+        that differ from the previous frame's: every subscriber holds those (a new one, from its catch-up
+        frame, and `subscribe` makes the next tick send them all), and with a thousand dashboards the
+        bytes not sent are what the hub and every reader save.
+        """
         interval = self.config.limits.fanout_ms / 1000
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
-            await asyncio.sleep(interval)
+            due = max(due + interval, loop.time())
+            await asyncio.sleep(due - loop.time())
             if not self.state.changes or not self.subscribers:
                 if not self.subscribers:
                     self.state.take_changes()
                 continue
             seq = self.state.seq
             changes = self.state.take_changes()
+            shared = self.state.pushed_shared()
+            changed = {key: value for key, value in shared.items() if self._pushed_shared.get(key) != value}
+            self._pushed_shared = shared
             targets = list(self.subscribers)
             frames: dict[str | None, bytes] = {}
             for conn in targets:
@@ -247,8 +266,8 @@ class Hub:
                 if audience not in frames:
                     events = [] if audience else [e.public() for e in changes.events]
                     frames[audience] = encode({
-                        "type": "event", "seq": seq, "now": self.now_iso(), "events": events,
-                        **self.state.delta(changes.sites, changes.questions, audience)})
+                        "type": "event", "seq": seq, "now": self.now_iso(), "events": events, **changed,
+                        **self.state.rows(changes.sites, changes.questions, audience)})
             framed = {audience: text_frame(frame) for audience, frame in frames.items()}
             await self.log.wait_durable(seq)
             for conn in targets:
@@ -260,6 +279,22 @@ class Hub:
         while True:
             await asyncio.sleep(0.5)
             self._record_drift()
+
+    async def _lag_loop(self) -> None:
+        """Watch how late the loop wakes a sleeper; log each stop of LOOP_STALL_SECONDS or more with the
+        garbage collections that ran meanwhile, so a slow moment on the day can be told from the network."""
+        loop = asyncio.get_running_loop()
+        while True:
+            collections = [g["collections"] for g in gc.get_stats()]
+            started = loop.time()
+            await asyncio.sleep(LAG_PROBE_SECONDS)
+            late = loop.time() - started - LAG_PROBE_SECONDS
+            if late >= LOOP_STALL_SECONDS:
+                self.stats.loop_stalls += 1
+                ran = [name for name, before, g in zip(GC_GENERATIONS, collections, gc.get_stats())
+                       if g["collections"] > before]
+                log.warning("the event loop stopped for %d ms (%d connections; garbage collection: %s)",
+                            late * 1000, len(self.connections), ", ".join(ran) or "none")
 
     async def _revocation_loop(self) -> None:
         """Close the open connections of revoked tokens, even when revoked from another process."""

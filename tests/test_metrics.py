@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import logging
+import time
+
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -87,3 +92,17 @@ async def test_every_metric_is_documented(hub: RunningHub) -> None:
              if not family.name.endswith("_created")}  # the client's own histogram timestamps
     assert len(names) >= 10
     assert [name for name in sorted(names) if f"`{name}" not in guide] == []
+
+
+async def test_a_stopped_event_loop_is_logged_and_counted(start_hub: StartHub, caplog) -> None:
+    running = await start_hub()
+    await asyncio.sleep(0.15)  # the hub's loop-lag probe is asleep, having noted the collections so far
+    with caplog.at_level(logging.WARNING, logger="diemcau.hub"):
+        gc.collect()
+        time.sleep(0.4)  # the hub runs on this loop: nothing of it runs for 0.4 s
+        await asyncio.sleep(0.3)
+    stops = [r.getMessage() for r in caplog.records if "event loop stopped" in r.getMessage()]
+    assert stops and stops[0].endswith("garbage collection: full)"), stops
+    assert int(stops[0].split("stopped for ")[1].split(" ms")[0]) >= 300
+    m = await scrape(running, running.token("admin"))
+    assert m["diemcau_loop_stalls_total"][()] >= 1

@@ -151,6 +151,29 @@ async def test_subscribe_pushes_each_change(hub: RunningHub) -> None:
     assert [e["type"] for e in frame["events"]] == ["attendance.set"]
 
 
+async def test_pushes_carry_only_the_shared_parts_that_changed(hub: RunningHub) -> None:
+    chair = await hub.client("chair", subscribe=True)
+    registrar = await hub.client("registrar", site="kon-plong")
+    moderator = await hub.client("moderator")
+
+    async def push_after(result: dict) -> dict:
+        return await chair.next_push(lambda f: f["type"] == "event" and f["seq"] >= result["seq"])
+
+    first = await push_after(await registrar.call("attendance.set", site="kon-plong", category="workers", count=120))
+    assert {"event", "totals", "floor", "agenda", "agencies"} <= first.keys()  # the first after subscribing: all
+    second = await push_after(await registrar.call("attendance.set", site="kon-plong", category="workers", count=130))
+    assert second["totals"]["attendance"] == 130
+    assert not {"event", "floor", "agenda", "agencies"} & second.keys()
+    third = await push_after(await moderator.call("floor.call", site="kon-plong"))
+    assert third["floor"]["site"] == "kon-plong" and "totals" not in third
+
+    late = await hub.client("viewer", subscribe=True)  # whatever it missed, its first push is whole again
+    fourth = await registrar.call("attendance.set", site="kon-plong", category="workers", count=140)
+    pushed = await late.next_push(lambda f: f["type"] == "event" and f["seq"] >= fourth["seq"])
+    assert {"event", "totals", "floor", "agenda", "agencies"} <= pushed.keys()
+    assert pushed["floor"]["site"] == "kon-plong" and pushed["totals"]["attendance"] == 140
+
+
 async def test_resume_with_since_misses_nothing(hub: RunningHub) -> None:
     registrar = await hub.client("registrar", site="sa-thay")
     first = await registrar.call("attendance.set", site="sa-thay", category="workers", count=10)
