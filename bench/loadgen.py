@@ -1,8 +1,11 @@
-"""The load generator: a separate process that drives a hub (or a baseline) on an open-loop timetable.
+"""The load generator: separate processes that drive a hub (or a baseline) on an open-loop timetable.
 
-It reads a plan (JSON) on stdin and prints one JSON line per step. Commands are sent on a fixed
-schedule whatever the answers do, and each `attendance.set` carries its scheduled send time as its
-`count` (milliseconds since the run's epoch, modulo the schema's 1,000,000 cap), so latency is measured from when the message was due,
+Each process reads a plan (JSON) on stdin, connects, prints `connected`, then runs one step per
+`{"rate": R}` line and prints its figures, until an empty line (bench/run.py conducts three in
+lock-step: the senders, a sample of dashboards, the other dashboards; so a burst of pushes being read
+never delays a command that is due). Commands are sent on a fixed schedule whatever the answers do, and
+each `attendance.set` carries its scheduled send time as its `count` (milliseconds since the plan's
+epoch, modulo the schema's 1,000,000 cap), so latency is measured from when the message was due,
 not from when a slow hub let it out. Dashboards read that time back from the pushed events.
 """
 
@@ -17,16 +20,18 @@ import resource
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from .stats import Histogram
+from .watcher import Watcher
 
-EVENT_PREFIX = b'{"type":"event"'
+T = TypeVar("T")
 STAMP_MODULO = 1_000_000  # attendance counts are capped at 1,000,000: the stamp wraps every 16 minutes
 SAMPLES_PER_FRAME = 8
 CONNECT_CONCURRENCY = 64
@@ -41,12 +46,27 @@ class Plan:
     registrars: list[list[str]] = field(default_factory=list)  # [site, token]
     dashboards: list[str] = field(default_factory=list)
     stalled: str | None = None
-    steps: list[float] = field(default_factory=list)  # total commands per second, one step each
     duration: float = 5.0
     heartbeat_interval: float = 5.0
     prepare_sites: bool = True
-    stop_p99_ms: float = 100.0
     category: str = "workers"
+    epoch: float = field(default_factory=time.time)  # shared by the processes of one run: stamps are comparable
+    worker: int = 0  # keeps op_ids unique across the processes of one run
+
+
+@dataclass
+class Pushed:
+    """A pushed frame as every dashboard gets it, parsed once for them all."""
+
+    stamps: list[int]  # scheduled send times (ms since the epoch) of its attendance changes, sampled
+    weight: int  # changes each sample stands for
+
+    @classmethod
+    def parse(cls, data: bytes) -> Pushed:
+        events = orjson.loads(data).get("events", [])
+        times = [e["data"]["count"] for e in events if e.get("type") == "attendance.set"]
+        stride = max(1, -(-len(times) // SAMPLES_PER_FRAME))
+        return cls(times[::stride], stride)
 
 
 class Recorder:
@@ -66,12 +86,12 @@ class Generator:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.epoch = time.time()
+        self.epoch = plan.epoch
         self.rec = Recorder()
-        self.frame_memo: dict[bytes, list[int]] = {}
+        self.frame_memo: dict[bytes, Pushed] = {}
         self.pending: list[dict[int, float]] = []
         self.ids = itertools.count(1)
-        self.nonce = f"{int(self.epoch * 1000) % 10**9:x}"
+        self.nonce = f"{int(self.epoch * 1000) % 10**9:x}-{plan.worker}"
         self.tasks: list[asyncio.Task[None]] = []
         self.stall_ws: ClientConnection | None = None
 
@@ -88,19 +108,17 @@ class Generator:
             raise SystemExit(f"auth refused: {answer}")
         return ws
 
-    async def open_all(self, tokens: list[str]) -> list[ClientConnection]:
+    async def open_all(self, tokens: list[str], opener: Callable[[str], Awaitable[T]]) -> list[T]:
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-        async def one(token: str) -> ClientConnection:
+        async def one(token: str) -> T:
             async with gate:
-                return await self.open(token)
+                return await opener(token)
         return list(await asyncio.gather(*(one(t) for t in tokens)))
 
-    async def subscribe(self, ws: ClientConnection) -> None:
-        """Subscribe and skip the hub's catch-up frame (a baseline sends none) before counting pushes."""
-        await ws.send(orjson.dumps({"id": 1, "type": "subscribe"}).decode())
-        if b'"mode"' in await ws.recv(decode=False):
-            await ws.recv(decode=False)
+    async def watch(self, token: str) -> Watcher:
+        """A subscribed dashboard; its pushes are timed from here on (each step resets the figures)."""
+        return await Watcher.connect(self.plan.url, token, self.pushed)
 
     async def prepare_site(self, ws: ClientConnection, site: str) -> None:
         """Check a site in and report every checklist item ok, so it turns ready like a real hall."""
@@ -161,32 +179,18 @@ class Generator:
             async for _ in ws:
                 self.rec.heartbeats += 1
 
-    async def dashboard(self, ws: ClientConnection) -> None:
-        """Record, for each pushed change, how long after its scheduled send it arrived."""
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                data = await ws.recv(decode=False)
-                if not data.startswith(EVENT_PREFIX):
-                    continue
-                now = round((time.time() - self.epoch) * 1000)
-                stamps, weight = self.stamps(data)
-                self.rec.frames += 1
-                for stamp in stamps:
-                    self.rec.push_latency.add(((now - stamp) % STAMP_MODULO) / 1000, weight)
-                self.rec.deliveries += len(stamps) * weight
-
-    def stamps(self, data: bytes) -> tuple[list[int], int]:
-        """The send stamps of the changes in a frame, parsed once for all dashboards; sampled when long."""
-        memo = self.frame_memo.get(data)
-        if memo is None:
-            events = orjson.loads(data).get("events", [])
-            times = [e["data"]["count"] for e in events if e.get("type") == "attendance.set"]
-            stride = max(1, -(-len(times) // SAMPLES_PER_FRAME))
-            memo = [stride, *times[::stride]]
+    def pushed(self, data: bytes, arrived: float) -> None:
+        """Record, for each pushed change, how long after its scheduled send it reached the dashboard."""
+        now = round((arrived - self.epoch) * 1000)
+        frame = self.frame_memo.get(data)
+        if frame is None:
             if len(self.frame_memo) > 256:
                 self.frame_memo.clear()
-            self.frame_memo[data] = memo
-        return memo[1:], memo[0]
+            frame = self.frame_memo[data] = Pushed.parse(data)
+        self.rec.frames += 1
+        for stamp in frame.stamps:
+            self.rec.push_latency.add(((now - stamp) % STAMP_MODULO) / 1000, frame.weight)
+        self.rec.deliveries += len(frame.stamps) * frame.weight
 
     async def stall(self, token: str) -> None:
         """A dashboard that subscribes and then stops reading, with small buffers so it fills fast."""
@@ -213,7 +217,7 @@ class Generator:
 
     async def run(self) -> None:
         plan = self.plan
-        technicians = await self.open_all([t for _, t in plan.technicians])
+        technicians = await self.open_all([t for _, t in plan.technicians], self.open)
         if plan.prepare_sites:
             gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
@@ -221,36 +225,40 @@ class Generator:
                 async with gate:
                     await self.prepare_site(ws, site)
             await asyncio.gather(*(prep(ws, s) for ws, (s, _) in zip(technicians, plan.technicians)))
-        registrars = await self.open_all([t for _, t in plan.registrars])
-        dashboards = await self.open_all(plan.dashboards)
-        await asyncio.gather(*(self.subscribe(ws) for ws in dashboards))
+        registrars = await self.open_all([t for _, t in plan.registrars], self.open)
+        dashboards = await self.open_all(plan.dashboards, self.watch)
         if plan.stalled:
             await self.stall(plan.stalled)
         gc.collect()
         gc.freeze()  # thousands of open connections: a full collection over them would stall the generator's timing
         emit({"phase": "connected", "connections": len(technicians) + len(registrars) + len(dashboards)
               + bool(plan.stalled)})
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # orchestrator measures memory
         self.pending = [{} for _ in registrars]
-        spread = plan.heartbeat_interval
-        self.tasks = [asyncio.create_task(self.heartbeats(ws, s, spread * i / max(1, len(technicians))))
-                      for i, (ws, (s, _)) in enumerate(zip(technicians, plan.technicians))]
-        self.tasks += [asyncio.create_task(self.heartbeat_answers(ws)) for ws in technicians]
-        self.tasks += [asyncio.create_task(self.answers(ws, i)) for i, ws in enumerate(registrars)]
-        self.tasks += [asyncio.create_task(self.dashboard(ws)) for ws in dashboards]
-        for rate in plan.steps:
-            result = await self.step(registrars, rate)
-            emit(result)
-            if result["ack_p99_ms"] > plan.stop_p99_ms or result["push_p99_ms"] > plan.stop_p99_ms \
-                    or result["acked_per_s"] < 0.9 * rate:
+        loop = asyncio.get_running_loop()
+        while command := await loop.run_in_executor(None, sys.stdin.readline):  # the orchestrator's next step
+            if not command.strip():
                 break
+            if not self.tasks:
+                self.start(technicians, registrars)
+            emit(await self.step(registrars, json.loads(command)["rate"]))
         outcome = await self.stall_outcome() if plan.stalled else {}
-        emit({"phase": "done", **outcome})
+        closed = sum(w.closed.is_set() for w in dashboards)  # a hub that drops readers must not look faster
+        emit({"phase": "done", "dashboards_closed": closed, **outcome})
         for task in self.tasks:
             task.cancel()
-        for ws in [*technicians, *registrars, *dashboards]:
+        for ws in [*technicians, *registrars]:
             with contextlib.suppress(Exception):
                 await ws.close()
+        for watcher in dashboards:
+            watcher.close()
+
+    def start(self, technicians: list[ClientConnection], registrars: list[ClientConnection]) -> None:
+        """Heartbeats, spread evenly over the interval, and the readers of every answer."""
+        spread = self.plan.heartbeat_interval / max(1, len(technicians))
+        self.tasks = [asyncio.create_task(self.heartbeats(ws, s, spread * i))
+                      for i, (ws, (s, _)) in enumerate(zip(technicians, self.plan.technicians))]
+        self.tasks += [asyncio.create_task(self.heartbeat_answers(ws)) for ws in technicians]
+        self.tasks += [asyncio.create_task(self.answers(ws, i)) for i, ws in enumerate(registrars)]
 
     async def step(self, registrars: list[ClientConnection], rate: float) -> dict[str, Any]:
         """One step at `rate` commands per second across the registrars; settle, then report."""
@@ -269,10 +277,8 @@ class Generator:
         return {
             "phase": "step", "offered_per_s": rate, "acked_per_s": rec.acks / wall, "errors": rec.errors,
             "error_codes": rec.error_codes, "heartbeats_per_s": rec.heartbeats / wall,
-            "ack_p50_ms": rec.ack_latency.quantile(0.5), "ack_p99_ms": rec.ack_latency.quantile(0.99),
-            "push_p50_ms": rec.push_latency.quantile(0.5), "push_p99_ms": rec.push_latency.quantile(0.99),
-            "push_p999_ms": rec.push_latency.quantile(0.999), "deliveries_per_s": rec.deliveries / wall,
-            "frames_per_s": rec.frames / wall, "pushes_seen": rec.push_latency.total,
+            "ack_latency": rec.ack_latency.counts(), "push_latency": rec.push_latency.counts(),
+            "deliveries_per_s": rec.deliveries / wall, "frames_per_s": rec.frames / wall,
             "generator_cpu": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime) / (time.time() - started),
         }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .run import P99_LIMIT_MS, crossing, sustained
+from .run import P99_LIMIT_MS, PROBE_EVERY, crossing, sustained
 
 KB = 1024
 MB = 1024 * 1024
@@ -30,6 +30,11 @@ def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"Start-up from a log of {s['events']:,} events: full fold {s['full_seconds']:.1f} s; "
               f"snapshot + {s['tail']:,}-event tail {s['snapshot_seconds']:.2f} s "
               f"(snapshot {s['snapshot_bytes'] / MB:.1f} MB, taken in {s['save_seconds']:.2f} s)\n")
+    stalls = results.get("hub_stalls", [])
+    print(f"Hub event-loop stops of 0.2 s or more (its log): {len(stalls)}")
+    for line in stalls[-5:]:
+        print(f"  {line}")
+    print()
     print_headline(results)
 
 
@@ -37,20 +42,25 @@ def print_target(target: dict[str, Any], args: argparse.Namespace) -> None:
     connections = target["connections"]
     per_conn = (target["rss_connected"] - target["rss_before"]) / max(1, connections)
     print(f"Target load: {args.sites:,} sites heartbeating, {args.registrars:,} registrars at {args.rate:g} commands/s "
-          f"in all, {args.dashboards:,} dashboards, 1 stalled dashboard")
+          f"in all, {args.dashboards:,} dashboards, {'no' if args.no_stall else '1'} stalled dashboard")
     print(f"  {'step':>4} {'heartbeats/s':>12} {'acked/s':>8} {'ack p99':>8} {'push p50':>8} {'push p99':>8} "
-          f"{'p99.9':>8} {'hub CPU':>7} {'hub MB':>7} {'gen CPU':>7}")
+          f"{'p99.9':>8} {'all p99':>8} {'hub CPU':>7} {'hub MB':>7} {'gen CPU':>7}")
     for number, s in enumerate(target["steps"], 1):
+        seen = s["pushes_seen"]
         print(f"  {number:>4} {s['heartbeats_per_s']:12.0f} {s['acked_per_s']:8.0f} {ms(s['ack_p99_ms'])} "
-              f"{ms(s['push_p50_ms'], s['pushes_seen'])} {ms(s['push_p99_ms'], s['pushes_seen'])} "
-              f"{ms(s['push_p999_ms'], s['pushes_seen'])} {s['server_cpu']:7.0%} {s['server_rss'] / MB:7.0f} "
+              f"{ms(s['push_p50_ms'], seen)} {ms(s['push_p99_ms'], seen)} {ms(s['push_p999_ms'], seen)} "
+              f"{ms(s['every_push_p99_ms'], seen)} {s['server_cpu']:7.0%} {s['server_rss'] / MB:7.0f} "
               f"{s['generator_cpu']:7.0%}")
+    print(f"  push: measured on the 1 in {PROBE_EVERY} dashboards read by a process of their own; all p99: every "
+          "dashboard, most read in turn by one process (its queue, not the hub's)")
     print(f"  connections {connections:,}; hub memory {target['rss_before'] / MB:.0f} MB before them, "
           f"{target['rss_connected'] / MB:.0f} MB with them: {per_conn / KB:.1f} KB per connection; "
           f"peak {target['peak_rss'] / MB:.0f} MB")
-    dropped = target.get("stalled_dropped")
-    print(f"  stalled dashboard: {'disconnected at its queue limit' if dropped else 'not disconnected within the run'} "
-          f"(close code {target.get('stalled_close_code')})")
+    if target["dashboards_closed"]:
+        print(f"  {target['dashboards_closed']:,} of the {args.dashboards:,} reading dashboards were disconnected")
+    if not args.no_stall:
+        fate = "disconnected at its queue limit" if target.get("stalled_dropped") else "not disconnected within the run"
+        print(f"  stalled dashboard: {fate} (close code {target.get('stalled_close_code')})")
     steps = target["steps"]
     if len(steps) > 2:
         first, last = steps[1]["server_rss"], steps[-1]["server_rss"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -21,25 +23,47 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def wait_listening(port: int, server: Watched, timeout: float = 60) -> None:
     """Block until the process accepts connections on the port, or fail with its output."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"server exited with {server.proc.returncode}: {server.output()[-2000:]}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
         time.sleep(0.1)
     raise RuntimeError(f"server did not listen on port {port} within {timeout} s")
 
 
+def cores() -> tuple[set[int] | None, set[int] | None]:
+    """The CPUs for the server and for the load generator: one each when there are two or more.
+
+    Unpinned, the two compete for the same cores and the generator's own pauses read as the server's latency.
+    """
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return None, None
+    return {available[0]}, {available[1]}
+
+
+def pin(pid: int, cpus: set[int] | None) -> None:
+    """Keep every thread of a process (and those it starts later) on these CPUs."""
+    if cpus is None:
+        return
+    for thread in psutil.Process(pid).threads():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(thread.id, cpus)
+
+
 class Watched:
-    """A server process with its CPU time and a sampled peak resident memory."""
+    """A server process, pinned to its core, with its CPU time and a sampled peak resident memory."""
 
     def __init__(self, args: list[str], port: int) -> None:
         self.port = port
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_listening(port, self.proc)
+        self.stderr = tempfile.TemporaryFile()  # read back for its warnings; a pipe nobody reads could fill and block it
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.stderr)
+        pin(self.proc.pid, cores()[0])
+        wait_listening(port, self)
         self.ps = psutil.Process(self.proc.pid)
         self.peak_rss = self.rss()
         self._stop = threading.Event()
@@ -49,6 +73,10 @@ class Watched:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    def output(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
 
     def rss(self) -> int:
         return self.ps.memory_info().rss
