@@ -241,6 +241,6 @@ async def store(hub: Hub, who: Identity, rows: list[ImportRow]) -> list[dict[str
         if isinstance(outcome, HubError):
             results.append(row_result(row, error={"code": outcome.code, "message": outcome.message}))
         else:
-            results.append(row_result(row, await outcome))
+            results.append(row_result(row, await hub.settled(outcome)))
     return results
 

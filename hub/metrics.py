@@ -1,17 +1,21 @@
 """`GET /metrics` in Prometheus text format, for the IT centre's monitoring on the day.
 
 Each app has its own registry (tests run many hubs in one process). Gauges and counters are read
-from the hub when scraped; the two histograms observe every sample as the hub records it. Reading
+from the hub when scraped; the two histograms count every sample as the log records it. Reading
 needs a bearer token of role `admin` or `viewer` (give Prometheus a viewer token: it can read, not act).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Callable, Iterable, Iterator
+
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from .http import require
 from .keys import HUB
@@ -36,14 +40,35 @@ class ObservedSamples(list[float]):
         self.observe(value)
 
 
+class Buckets:
+    """A histogram's counts, kept plainly: prometheus_client's `Histogram` takes a lock per observation,
+    and the log observes every event it stores (a few % of the loop at 16,000 commands a second)."""
+
+    def __init__(self, name: str, doc: str, bounds: tuple[float, ...]) -> None:
+        self.name, self.doc, self.bounds = name, doc, bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1  # le: a value equal to a bound is in it
+        self.sum += value
+
+    def family(self) -> HistogramMetricFamily:
+        bounds = [floatToGoString(b) for b in self.bounds] + ["+Inf"]
+        return HistogramMetricFamily(self.name, self.doc, buckets=list(zip(bounds, itertools.accumulate(self.counts))),
+                                     sum_value=self.sum)
+
+
 class HubCollector(Collector):
     """Reads the hub's counters and state at scrape time."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    def __init__(self, hub: Hub, histograms: list[Buckets]) -> None:
+        self.hub, self.histograms = hub, histograms
 
     def collect(self) -> Iterator[Metric]:
         hub = self.hub
+        for histogram in self.histograms:
+            yield histogram.family()
         yield _gauge("diemcau_connections", "Open websocket connections by role.", "role",
                      _count(conn.who.role if conn.who else "unauthenticated" for conn in hub.connections),
                      [*ROLES, "unauthenticated"])
@@ -91,14 +116,12 @@ def _counter(name: str, doc: str, label: str, values: dict[str, int]) -> Counter
 
 
 def instrument(hub: Hub) -> CollectorRegistry:
-    """A registry for this hub: its collector, plus histograms fed by the hub's own sample lists."""
+    """A registry for this hub: its collector, with histograms fed by the log's own sample lists."""
+    acks = Buckets("diemcau_ack_seconds", "Time from a command's event to its durable answer.", ACK_BUCKETS)
+    batches = Buckets("diemcau_commit_batch_size", "Events per group commit of the event log.", BATCH_BUCKETS)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(HubCollector(hub))
-    acks = Histogram("diemcau_ack_seconds", "Time from a command's event to its durable answer.",
-                     buckets=ACK_BUCKETS, registry=registry)
-    batches = Histogram("diemcau_commit_batch_size", "Events per group commit of the event log.",
-                        buckets=BATCH_BUCKETS, registry=registry)
-    hub.stats.ack_seconds = ObservedSamples(hub.stats.ack_seconds, acks.observe)
+    registry.register(HubCollector(hub, [acks, batches]))
+    hub.log.durable_seconds = ObservedSamples(hub.log.durable_seconds, acks.observe)  # type: ignore[assignment]
     hub.log.batch_sizes = ObservedSamples(hub.log.batch_sizes, batches.observe)  # type: ignore[assignment]
     return registry
 

@@ -1,6 +1,6 @@
 """The hub's core: command in, event appended, state folded, durable answer, changes pushed.
 
-Every state change goes through `_commit`, which folds the event at once (so the next command sees
+Every state change goes through `_store`, which folds the event at once (so the next command sees
 it) and hands it to the log; answers and pushes wait for the fsync. A failed write rebuilds the
 state from the log, so memory never holds what the disk does not.
 """
@@ -11,7 +11,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from .config import Config
 from .daylog import log_event
 from .model import iso
 from .protocol.commands import COMMANDS, Planned, SiteHeartbeat, Spec
-from .protocol.messages import (CLOSE_REVOKED, HubError, InvalidFormat, NotFound, Unauthorized, UnknownCommand,
+from .protocol.messages import (CLOSE_REVOKED, Answer, HubError, InvalidFormat, NotFound, Unauthorized, UnknownCommand,
                                 describe_validation, encode, text_frame)
 from .state import State
 from .store import Event, EventLog
@@ -47,7 +47,6 @@ class Stats:
 
     commands: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
-    ack_seconds: list[float] = field(default_factory=list)
     frames_pushed: int = 0
     slow_dropped: int = 0
     loop_stalls: int = 0
@@ -64,10 +63,12 @@ class Hub:
         self.clock = clock
         self.db_path = Path(db_path)
         self.log = EventLog(self.db_path, config.event.id)
+        self.log.on_written(self._written)
         self.tokens = TokenStore(self.db_path)
         self.state = State(config)
         self.connections: set[Connection] = set()
         self.subscribers: set[Connection] = set()
+        self.awaiting_disk: set[Connection] = set()  # connections whose next answer waits for a commit
         self._snapshot_frames: dict[str | None, tuple[State, int, float, bytes]] = {}
         self._pushed_shared: dict[str, Any] = {}  # the shared parts as the last pushed frame left them
         self.stats = Stats()
@@ -130,18 +131,18 @@ class Hub:
             raise Unauthorized(f"this token is for site {who.site!r}, not {site!r}")
         return cmd
 
-    def execute(self, who: Identity, spec: Spec, cmd: Any, op_id: str | None) -> Awaitable[dict[str, Any]]:
-        """Run a state-changing command; the awaitable gives its result once the event is durable."""
+    def execute(self, who: Identity, spec: Spec, cmd: Any, op_id: str | None) -> Answer:
+        """Run a state-changing command; its answer may go out once its event is durable (`Answer.ready`)."""
         self.stats.count(self.stats.commands, spec.name)
         if op_id is not None:
             first = self.state.ops.get(op_id) or self.log.find_op(op_id)
             if first is not None:
-                return self._when_durable(first["seq"], first)
+                return Answer(first, first["seq"])
         assert spec.handler is not None
         planned = spec.handler(self.state, who, cmd)
-        return self._commit(planned, who.token_id, op_id)
+        return self._store(planned, who.token_id, op_id)
 
-    def heartbeat(self, who: Identity, cmd: SiteHeartbeat) -> Awaitable[dict[str, Any]]:
+    def heartbeat(self, who: Identity, cmd: SiteHeartbeat) -> Answer:
         """Freshen a site; store the heartbeat only when it tells something new, to keep the log small."""
         site = self.state.sites.get(cmd.site)
         if site is None:
@@ -152,46 +153,45 @@ class Hub:
         due = site.last_stored_heartbeat is None or now - site.last_stored_heartbeat >= self.config.heartbeat.store_every_seconds
         gap_ends = site.checked_in is not None and site.status in ("offline", "lost")  # not an idle agent
         if due or link != site.link or gap_ends:
-            return self._commit(Planned("site.heartbeat", site.id, measurements), who.token_id, None)
+            return self._store(Planned("site.heartbeat", site.id, measurements), who.token_id, None)
         result = self.state.heartbeat(site, now, measurements)
         result["seq"] = self.state.seq
         self._record_drift([site.id])
-        return _done(result)
+        return Answer(result)
 
-    def _commit(self, planned: Planned, actor: str | None, op_id: str | None) -> Awaitable[dict[str, Any]]:
-        return self._after(*self._store(planned, actor, op_id))
-
-    def _store(self, planned: Planned, actor: str | None, op_id: str | None
-               ) -> tuple[asyncio.Future[None], dict[str, Any]]:
-        """Fold the event now and queue it for the disk; the future completes when it is durable."""
+    def _store(self, planned: Planned, actor: str | None, op_id: str | None) -> Answer:
+        """Fold the event now and queue it for the disk; its answer is ready once the write is."""
         event = Event(seq=self.state.seq + 1, ts=self.clock(), type=planned.type, data=planned.data,
                       actor=actor, site=planned.site, op_id=op_id)
         result = self.state.apply(event)
         log_event(self.state, event)
-        durable = self.log.append(event, result)
-        durable.add_done_callback(self._check_write)
+        write = self.log.append(event, result)
         if "warning" in result:
             log.warning("site %s: %s (seq %d)", planned.site, result["warning"], event.seq)
         if planned.site is not None:
             self._record_drift([planned.site])
-        return durable, result
+        return Answer(result, event.seq, write)
 
-    async def _after(self, durable: asyncio.Future[None], result: dict[str, Any]) -> dict[str, Any]:
-        started = time.perf_counter()
-        await durable
-        self.stats.ack_seconds.append(time.perf_counter() - started)
-        if len(self.stats.ack_seconds) > 10000:
-            del self.stats.ack_seconds[:5000]
-        return result
+    async def settled(self, answer: Answer) -> dict[str, Any]:
+        """The command's result once it is durable; raises StoreError if its write failed."""
+        if answer.write is not None:
+            await answer.write
+        else:
+            await self.log.wait_durable(answer.seq)
+        return answer.result
 
-    async def _when_durable(self, seq: int, result: dict[str, Any]) -> dict[str, Any]:
-        await self.log.wait_durable(seq)
-        return result
+    def _written(self, error: BaseException | None) -> None:
+        """After each group commit: rebuild the state if the disk refused it, then send the answers it held.
 
-    def _check_write(self, durable: asyncio.Future[None]) -> None:
-        if not durable.cancelled() and durable.exception() is not None and self.log.durable_seq < self.state.seq:
-            log.error("event log write failed (%s); rebuilding state from the log", durable.exception())
+        Connections whose next answer waits for the disk are listed in `awaiting_disk`; one pass here
+        replaces a future callback and a task wake-up per command.
+        """
+        if error is not None and self.log.durable_seq < self.state.seq:
+            log.error("event log write failed (%s); rebuilding state from the log", error)
             self.rebuild()
+        waiting, self.awaiting_disk = self.awaiting_disk, set()
+        for conn in waiting:
+            conn.send_answers()
 
     def record(self, type_: str, site: str | None, data: dict[str, Any]) -> None:
         """Store an event the hub itself observed (status changes, bridge presence); nobody awaits its answer."""
@@ -271,7 +271,7 @@ class Hub:
             framed = {audience: text_frame(frame) for audience, frame in frames.items()}
             await self.log.wait_durable(seq)
             for conn in targets:
-                conn.broadcast(framed[conn.who.agency], frames[conn.who.agency])
+                conn.send(frames[conn.who.agency], framed[conn.who.agency])
             self.stats.frames_pushed += len(targets)
 
     async def _status_loop(self) -> None:
@@ -310,12 +310,6 @@ class Hub:
         if not isinstance(token, str):
             return None
         return await asyncio.to_thread(self.tokens.verify, token)
-
-
-def _done(result: dict[str, Any]) -> Awaitable[dict[str, Any]]:
-    future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-    future.set_result(result)
-    return future
 
 
 __all__ = ["Hub", "HubError"]

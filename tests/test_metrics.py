@@ -57,6 +57,8 @@ async def test_metrics_count_connections_commands_errors_and_commits(start_hub: 
     m = await scrape(running, running.token("admin"))
     assert m["diemcau_commit_batch_size_sum"][()] == hub.log.durable_seq == m["diemcau_event_log_durable_seq"][()]
     assert m["diemcau_commit_batch_size_count"][()] == m["diemcau_commit_batches_total"][()] == hub.log.batches
+    single = sum(1 for size in hub.log.batch_sizes if size == 1)  # commits of one event are in bucket le=1
+    assert m["diemcau_commit_batch_size_bucket"][(("le", "1.0"),)] == single
     assert m["diemcau_event_log_seq"][()] == hub.state.seq
     sites = m["diemcau_sites"]
     assert sites[(("status", "ready"),)] == 1 and sites[(("status", "offline"),)] == len(running.config.sites) - 1

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 
 import aiohttp
 import pytest
 import websockets
 
+from hub.store import EventLog
 from sites.client import AuthFailed, HubClient
 
 from .conftest import RunningHub, StartHub
@@ -259,3 +261,22 @@ async def test_retry_of_an_old_op_id_is_answered_from_the_log(hub: RunningHub, m
     again = await client.call("attendance.add", site="dak-ha", category="workers", delta=5, op_id="old-1")
     assert again == first and again["count"] == 5
     assert hub.hub.state.sites["dak-ha"].attendance["workers"] == 10 and hub.hub.log.count() == 6
+
+
+async def test_a_refused_write_is_an_error_answer_and_the_retry_stores_it(hub: RunningHub, monkeypatch) -> None:
+    client = await hub.client("registrar", site="dak-ha")
+    await client.call("attendance.set", site="dak-ha", category="workers", count=7)
+    real_commit = EventLog.__dict__["_commit"]  # the staticmethod itself
+    refuse = staticmethod(lambda conn, batch: sqlite3.OperationalError("disk I/O error"))
+    monkeypatch.setattr(EventLog, "_commit", refuse)
+    failed, after = await asyncio.gather(
+        client.send("attendance.add", site="dak-ha", category="workers", delta=5, op_id="refused-1"),
+        client.send("ping", sent=1.0))  # answered after the failed one, in order
+    assert failed["success"] is False and failed["error"]["code"] == "internal_error"
+    assert "retry with the same op_id" in failed["error"]["message"]
+    assert after["success"] is True
+    assert hub.hub.state.sites["dak-ha"].attendance["workers"] == 7  # rebuilt from the log: the change is not there
+
+    monkeypatch.setattr(EventLog, "_commit", real_commit)
+    retried = await client.call("attendance.add", site="dak-ha", category="workers", delta=5, op_id="refused-1")
+    assert retried["count"] == 12 and hub.hub.log.count() == 2

@@ -1,26 +1,26 @@
 """One websocket client's life: authenticate, then read commands while answers and pushes flow out.
 
 Reading never waits for storage: each command's answer is queued in order and sent when its batch is
-durable. Outgoing frames go through a bounded queue drained by a writer task; a client that stops
-reading fills it and is dropped, so it never slows the hub or anyone else.
+durable (the hub calls `send_answers` after each commit). A frame goes straight to an idle socket;
+otherwise through a bounded queue drained by a writer task, and a client that stops reading fills it
+and is dropped, so it never slows the hub or anyone else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import time
-from collections.abc import Awaitable
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
 from ..tokens import Identity
-from .messages import (CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_SLOW, INTERNAL_ERROR, HubError, InvalidFormat,
-                       RateLimited, auth_invalid, auth_ok, decode, encode, result_error, result_ok)
+from .messages import (CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_SLOW, INTERNAL_ERROR, Answer, HubError, InvalidFormat,
+                       RateLimited, auth_invalid, auth_ok, decode, encode, result_error, result_ok, text_frame)
 
 if TYPE_CHECKING:
     from ..service import Hub
@@ -68,7 +68,7 @@ class Subscription:
     since: int | None
 
 
-Outcome = Awaitable[dict[str, Any]] | dict[str, Any] | Subscription
+Outcome = Answer | Subscription | HubError
 
 
 class Connection:
@@ -81,7 +81,8 @@ class Connection:
         limits = hub.config.limits
         self.who: Identity | None = None
         self.outbox: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue(limits.send_queue_frames)
-        self.answers: asyncio.Queue[tuple[Any, Outcome | HubError]] = asyncio.Queue(PENDING_ANSWERS)
+        self.answers: deque[tuple[Any, Outcome]] = deque()  # by message id, in command order
+        self._room = asyncio.Event()  # set while fewer than PENDING_ANSWERS answers wait
         self.bucket = TokenBucket(limits.rate_per_second, limits.rate_burst)
         self.strikes = 0
         self.closing = False
@@ -90,14 +91,14 @@ class Connection:
         """Serve the connection until it closes; always leaves the hub's sets clean."""
         self.hub.connections.add(self)
         writer = asyncio.create_task(self._writer())
-        answerer = asyncio.create_task(self._answerer())
         try:
             if await self._authenticate():
                 await self._read_loop()
         finally:
             self.hub.connections.discard(self)
             self.hub.subscribers.discard(self)
-            answerer.cancel()
+            self.hub.awaiting_disk.discard(self)
+            self.answers.clear()  # nobody will read them; their changes are stored (or not) regardless
             try:
                 if not self.ws.closed:
                     with contextlib.suppress(asyncio.QueueFull):
@@ -106,15 +107,7 @@ class Connection:
                         await asyncio.wait_for(asyncio.shield(writer), 2)
             finally:
                 writer.cancel()
-                await asyncio.gather(answerer, writer, return_exceptions=True)
-                self._discard_answers()
-
-    def _discard_answers(self) -> None:
-        """Drop the answers nobody will read; their changes are stored (or not) regardless."""
-        while not self.answers.empty():
-            _, outcome = self.answers.get_nowait()
-            if inspect.iscoroutine(outcome):
-                outcome.close()
+                await asyncio.gather(writer, return_exceptions=True)
 
     async def _authenticate(self) -> bool:
         try:
@@ -155,18 +148,23 @@ class Connection:
                 data = msg.data
                 if len(data) > limit:
                     error = InvalidFormat(f"frame of {len(data)} bytes is over the {limit}-byte limit")
-                    await self._answer(_frame_id(data), error)
-                    continue
-                await self._handle(data)
+                    self._answer(_frame_id(data), error)
+                else:
+                    self._handle(data)
             elif msg.type == WSMsgType.BINARY:
-                await self._answer(None, InvalidFormat("binary frames are not accepted; send JSON text frames"))
+                self._answer(None, InvalidFormat("binary frames are not accepted; send JSON text frames"))
             elif msg.type == WSMsgType.ERROR:
                 log.info("connection %s ended with an error: %s", self.peer, self.ws.exception())
                 break
+            if self.strikes > FLOOD_STRIKES:
+                await self.close(CLOSE_POLICY, "rate limit exceeded")
             if self.closing:
                 break
+            if len(self.answers) >= PENDING_ANSWERS:  # far ahead of the disk: read on once answers go out
+                self._room.clear()
+                await self._room.wait()
 
-    async def _handle(self, data: str | bytes) -> None:
+    def _handle(self, data: str | bytes) -> None:
         """Parse, check and run one command frame; every path answers exactly once."""
         assert self.who is not None
         msg_id: Any = None
@@ -179,17 +177,15 @@ class Connection:
                 bad, msg_id = msg_id, None
                 raise InvalidFormat(f"id must be an integer, got {type(bad).__name__}")
             if self.who.role not in UNLIMITED_ROLES and not self.bucket.take():
-                self.strikes += 1
-                if self.strikes > FLOOD_STRIKES:
-                    await self.close(CLOSE_POLICY, "rate limit exceeded")
+                self.strikes += 1  # past FLOOD_STRIKES in a row, the read loop closes the connection
                 raise RateLimited("too many commands; slow down")
             self.strikes = 0
-            await self._answer(msg_id, self._run(frame))
+            self._answer(msg_id, self._run(frame))
         except HubError as exc:
-            await self._answer(msg_id, exc)
+            self._answer(msg_id, exc)
         except Exception:
             log.exception("command failed on %s", self.peer)
-            await self._answer(msg_id, HubError("the hub could not carry out this command"))
+            self._answer(msg_id, HubError("the hub could not carry out this command"))
 
     def _run(self, frame: dict[str, Any]) -> Outcome:
         hub, who = self.hub, self.who
@@ -205,38 +201,50 @@ class Connection:
         if spec.name == "subscribe":
             return Subscription(cmd.since)
         if spec.name == "ping":
-            return {"sent": cmd.sent, "now": hub.clock()}
+            return Answer({"sent": cmd.sent, "now": hub.clock()})
         if spec.name == "site.heartbeat":
             return hub.heartbeat(who, cmd)
         return hub.execute(who, spec, cmd, op_id)
 
-    async def _answer(self, msg_id: Any, outcome: Outcome | HubError) -> None:
-        await self.answers.put((msg_id, outcome))
+    def _answer(self, msg_id: Any, outcome: Outcome) -> None:
+        self.answers.append((msg_id, outcome))
+        if len(self.answers) == 1:  # otherwise the first is waiting for the disk, and this one behind it
+            self.send_answers()
 
-    async def _answerer(self) -> None:
-        """Send answers in command order, each once its command is durable."""
-        while True:
-            msg_id, outcome = await self.answers.get()
-            if isinstance(outcome, HubError):
-                self.hub.stats.count(self.hub.stats.errors, outcome.code)
-                frame = result_error(msg_id, outcome.code, outcome.message)
-            elif isinstance(outcome, dict):
-                frame = result_ok(msg_id, outcome)
+    def send_answers(self) -> None:
+        """Send the answers whose turn has come, in command order, each once its change is durable.
+
+        When the next one still waits for a commit, the connection is listed in the hub's
+        `awaiting_disk`, and the hub calls this again after the commit.
+        """
+        hub, answers = self.hub, self.answers
+        while answers:
+            msg_id, outcome = answers[0]
+            if isinstance(outcome, Answer):
+                if not outcome.ready(hub.log.durable_seq):
+                    hub.awaiting_disk.add(self)
+                    break
+                frame = self._result(msg_id, outcome)
             elif isinstance(outcome, Subscription):
-                result, catch_up = self.hub.subscribe(self, outcome.since)
-                self.push(encode(result_ok(msg_id, result)))
+                answers.popleft()
+                result, catch_up = hub.subscribe(self, outcome.since)
+                self.send(encode(result_ok(msg_id, result)))
                 self.push(catch_up, durable_at=result["seq"])
                 continue
             else:
-                try:
-                    frame = result_ok(msg_id, await outcome)
-                except HubError as exc:
-                    frame = result_error(msg_id, exc.code, exc.message)
-                except Exception as exc:
-                    log.error("command %s failed to store: %s", msg_id, exc)
-                    self.hub.stats.count(self.hub.stats.errors, INTERNAL_ERROR)
-                    frame = result_error(msg_id, INTERNAL_ERROR, "the change could not be stored; retry with the same op_id")
-            self.push(encode(frame))
+                hub.stats.count(hub.stats.errors, outcome.code)
+                frame = result_error(msg_id, outcome.code, outcome.message)
+            answers.popleft()
+            self.send(encode(frame))
+        if len(answers) < PENDING_ANSWERS:
+            self._room.set()
+
+    def _result(self, msg_id: Any, answer: Answer) -> dict[str, Any]:
+        if answer.write is None or answer.write.exception() is None:
+            return result_ok(msg_id, answer.result)
+        log.error("command %s from %s failed to store: %s", msg_id, self.peer, answer.write.exception())
+        self.hub.stats.count(self.hub.stats.errors, INTERNAL_ERROR)
+        return result_error(msg_id, INTERNAL_ERROR, "the change could not be stored; retry with the same op_id")
 
     def push(self, data: bytes, durable_at: int = 0) -> None:
         """Queue a frame, to go out once the log is durable up to `durable_at`.
@@ -258,9 +266,10 @@ class Connection:
             self.hub.subscribers.discard(self)
             asyncio.get_running_loop().create_task(self.ws.close(code=CLOSE_SLOW, message=b"too slow to keep up"))
 
-    def broadcast(self, framed: bytes, data: bytes) -> None:
-        """A pushed change: written straight to an idle socket (framed once for everyone), else queued in order.
+    def send(self, data: bytes, framed: bytes | None = None) -> None:
+        """A frame to go out now: written straight to an idle socket, else queued in order.
 
+        `framed` is the same frame with its websocket header, when a push frames it once for everyone.
         Only when nothing is queued or being written, so frames never overtake each other; a socket whose
         kernel buffer is backing up goes through the queue, where a slow reader is caught and dropped.
         """
@@ -268,7 +277,7 @@ class Connection:
         if (self.outbox.empty() and not self.sending and not self.closing and not self.ws.closed
                 and transport is not None and not transport.is_closing()
                 and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT):
-            transport.write(framed)
+            transport.write(text_frame(data) if framed is None else framed)
         else:
             self.push(data)
 

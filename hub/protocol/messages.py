@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -56,6 +58,18 @@ class Conflict(HubError):
 
 class RateLimited(HubError):
     code = RATE_LIMITED
+
+
+@dataclass(slots=True)
+class Answer:
+    """A command's result, and what must be on disk before it may be sent."""
+
+    result: dict[str, Any]
+    seq: int = 0  # sent once the log is durable up to here (a retried op_id: its first event)
+    write: asyncio.Future[None] | None = None  # the write of the event this command stored, if it stored one
+
+    def ready(self, durable_seq: int) -> bool:
+        return self.write.done() if self.write is not None else self.seq <= durable_seq
 
 
 def encode(frame: dict[str, Any]) -> bytes:
