@@ -8,7 +8,6 @@ commands from many connections shares one fsync.
 from __future__ import annotations
 
 import asyncio
-import functools
 import queue
 import sqlite3
 import threading
@@ -24,7 +23,6 @@ from rbloom import Bloom
 
 SCHEMA_VERSION = 3
 MAX_BATCH = 4096
-MAX_INSERT_ROWS = 512  # 8 columns each: well under SQLite's 32,766 bound parameters
 OP_FILTER_ITEMS = 1_000_000  # sized for at least this many op_ids (or twice the log) at start; beyond, more lookups
 OP_FILTER_ERROR_RATE = 0.01
 
@@ -131,18 +129,6 @@ def _row_event(row: tuple) -> Event:
 
 
 _SELECT = "SELECT seq, ts, type, actor, site, op_id, data FROM events"
-
-
-@functools.cache
-def _insert_sql(rows: int) -> str:
-    """An INSERT of `rows` events in one statement (sizes are powers of two, so a handful are ever prepared).
-
-    The sqlite3 module lets go of the GIL around every statement step; `executemany` steps once a row, and
-    with the hub's loop holding the GIL each step waited to get it back (up to the 5 ms switch interval).
-    One step per statement makes a batch a handful of waits instead of one per event.
-    """
-    values = ",".join(["(?,?,?,?,?,?,?,?)"] * rows)
-    return f"INSERT INTO events(seq, ts, type, actor, site, op_id, data, result) VALUES {values}"
 
 
 @dataclass(eq=False, slots=True)
@@ -301,11 +287,7 @@ class EventLog:
         ]
         try:
             conn.execute("BEGIN IMMEDIATE")
-            done = 0
-            while done < len(rows):  # a few multi-row statements: see _insert_sql
-                n = min(MAX_INSERT_ROWS, 1 << ((len(rows) - done).bit_length() - 1))
-                conn.execute(_insert_sql(n), [value for row in rows[done:done + n] for value in row])
-                done += n
+            conn.executemany("INSERT INTO events(seq, ts, type, actor, site, op_id, data, result) VALUES (?,?,?,?,?,?,?,?)", rows)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
