@@ -221,6 +221,13 @@ class Config(_Strict):
     def required_checks(self) -> tuple[str, ...]:
         return tuple(c.id for c in self.checklist if c.required)
 
+    @cached_property
+    def item_ids(self) -> dict[str, frozenset[str]]:
+        """The ids of each list that commands name items of, checked on every such command."""
+        lists = {"checklist": self.checklist, "categories": self.categories, "topics": self.topics,
+                 "agencies": self.agencies, "agenda": self.agenda}
+        return {name: frozenset(item.id for item in items) for name, items in lists.items()}
+
 
 class _KeyError(ValueError):
     """A cross-field problem that knows which key it belongs to."""

@@ -26,7 +26,7 @@ from .model import iso
 from .protocol.commands import COMMANDS, Planned, SiteHeartbeat, Spec
 from .protocol.messages import (CLOSE_REVOKED, Answer, HubError, InvalidFormat, NotFound, Unauthorized, UnknownCommand,
                                 describe_validation, encode, text_frame)
-from .state import State
+from .state import STATUS_EVENTS, State
 from .store import Event, EventLog
 from .tokens import Identity, TokenStore
 
@@ -168,7 +168,7 @@ class Hub:
         write = self.log.append(event, result)
         if "warning" in result:
             log.warning("site %s: %s (seq %d)", planned.site, result["warning"], event.seq)
-        if planned.site is not None:
+        if planned.site is not None and planned.type in STATUS_EVENTS:
             self._record_drift([planned.site])
         return Answer(result, event.seq, write)
 

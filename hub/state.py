@@ -33,6 +33,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 OPEN_QUESTION = frozenset({"submitted", "queued", "on_air"})
 
 
+# The events whose folding can move a site's status (with the clock); any other leaves it as it is.
+STATUS_EVENTS = frozenset({"site.checkin", "site.check", "site.heartbeat", "site.incident", "site.presence"})
+
+
 def derive_status(site: SiteState, now: float, timeout: float, required: Iterable[str]) -> str:
     """Site status exactly as the contract defines it, from the folded facts and the clock."""
     if site.checked_in is None:

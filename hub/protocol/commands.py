@@ -213,8 +213,8 @@ def _site_exists(state: State, site: str) -> None:
         raise NotFound(f"unknown site {site!r}")
 
 
-def _one_of(kind: str, value: str | None, known: list[Any]) -> None:
-    if value is not None and value not in {x.id for x in known}:
+def _one_of(kind: str, value: str | None, known: frozenset[str]) -> None:
+    if value is not None and value not in known:
         raise NotFound(f"unknown {kind} {value!r}")
 
 
@@ -238,7 +238,7 @@ def site_checkin(state: State, who: Identity, cmd: SiteCheckin) -> Planned:
 @command("site.check", SiteCheck, {"technician"})
 def site_check(state: State, who: Identity, cmd: SiteCheck) -> Planned:
     _site_exists(state, cmd.site)
-    _one_of("checklist item", cmd.item, state.config.checklist)
+    _one_of("checklist item", cmd.item, state.config.item_ids["checklist"])
     if state.sites[cmd.site].checked_in is None:
         raise Conflict("check in first (site.checkin), then report checklist items")
     return Planned("site.check", cmd.site, _data(cmd))
@@ -260,7 +260,7 @@ def site_incident(state: State, who: Identity, cmd: SiteIncident) -> Planned:
 
 def _attendance(state: State, cmd: AttendanceSet | AttendanceAdd, type_: str) -> Planned:
     _site_exists(state, cmd.site)
-    _one_of("category", cmd.category, state.config.categories)
+    _one_of("category", cmd.category, state.config.item_ids["categories"])
     return Planned(type_, cmd.site, _data(cmd))
 
 
@@ -277,8 +277,8 @@ def attendance_add(state: State, who: Identity, cmd: AttendanceAdd) -> Planned:
 @command("question.submit", QuestionSubmit, {"registrar", "moderator"})
 def question_submit(state: State, who: Identity, cmd: QuestionSubmit) -> Planned:
     _site_exists(state, cmd.site)
-    _one_of("topic", cmd.topic, state.config.topics)
-    _one_of("agency", cmd.agency, state.config.agencies)
+    _one_of("topic", cmd.topic, state.config.item_ids["topics"])
+    _one_of("agency", cmd.agency, state.config.item_ids["agencies"])
     if cmd.origin == "pre" and who.role == "registrar" and state.phase not in PRE_PHASES:
         raise Conflict(f"questions collected before the day (origin \"pre\") are taken in setup or rehearsal, "
                        f"not while the event is {state.phase}")
@@ -288,7 +288,7 @@ def question_submit(state: State, who: Identity, cmd: QuestionSubmit) -> Planned
 @command("question.update", QuestionUpdate, {"moderator"})
 def question_update(state: State, who: Identity, cmd: QuestionUpdate) -> Planned:
     q = _question(state, cmd.question)
-    _one_of("agency", cmd.agency, state.config.agencies)
+    _one_of("agency", cmd.agency, state.config.item_ids["agencies"])
     if cmd.merged_into is not None:
         into = _question(state, cmd.merged_into)
         if into.id == q.id or into.status == "merged" or q.status not in OPEN_QUESTION | {"deferred"}:
@@ -315,7 +315,7 @@ def floor_call(state: State, who: Identity, cmd: FloorCall) -> Planned:
 
 @command("agency.attendance", AgencyAttendance, {"moderator"})
 def agency_attendance(state: State, who: Identity, cmd: AgencyAttendance) -> Planned:
-    _one_of("agency", cmd.agency, state.config.agencies)
+    _one_of("agency", cmd.agency, state.config.item_ids["agencies"])
     return Planned("agency.attendance", None, _data(cmd))
 
 
@@ -336,5 +336,5 @@ def question_answer(state: State, who: Identity, cmd: QuestionAnswer) -> Planned
 
 @command("agenda.advance", AgendaAdvance, {"moderator"})
 def agenda_advance(state: State, who: Identity, cmd: AgendaAdvance) -> Planned:
-    _one_of("programme item", cmd.item, state.config.agenda)
+    _one_of("programme item", cmd.item, state.config.item_ids["agenda"])
     return Planned("agenda.advance", None, _data(cmd))
