@@ -246,9 +246,8 @@ class Generator:
         emit({"phase": "done", "dashboards_closed": closed, **outcome})
         for task in self.tasks:
             task.cancel()
-        for ws in [*technicians, *registrars]:
-            with contextlib.suppress(Exception):
-                await ws.close()
+        # All at once: a connection whose unread answers filled its queue waits out its close_timeout.
+        await asyncio.gather(*(ws.close() for ws in [*technicians, *registrars]), return_exceptions=True)
         for watcher in dashboards:
             watcher.close()
 

@@ -30,7 +30,7 @@ from .stats import Histogram
 
 P99_LIMIT_MS = 100.0
 BENCH_LIMITS = {"rate_per_second": 1_000_000, "rate_burst": 1_000_000, "send_queue_frames": 64}
-COMMAND_STEPS = [250, 500, 1000, 2000, 4000, 8000, 16000, 32000]
+COMMAND_STEPS = [250, 500, 1000, 2000, 4000, 8000, 12000, 16000, 24000, 32000]
 FANOUT_STEPS = [10, 30, 100, 300, 1000, 3000]
 QUIET_CPU = 0.15
 PROBE_EVERY = 10

@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 
+from bench.report import ratio
+
 from .conftest import ROOT
 
 NUMBER = r"[\d,.]+"
@@ -31,9 +33,17 @@ def test_quick_bench_completes_and_reports() -> None:
                      rf"{NUMBER} KB per connection; peak {NUMBER} MB", out), out
     assert re.search(rf"^\s+1(\s+{NUMBER}){{7}}\s+\d+%", out, re.M), out  # heartbeats/s ... spread, then hub CPU
     assert re.search(rf"^\s+250 \|\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}", out, re.M), out
-    assert re.search(rf"acknowledged commands/s at p99 <= 100 ms: hub {NUMBER}, bare echo {NUMBER}, ratio", out), out
-    assert re.search(rf"changes/s reaching every dashboard at p99 <= 100 ms: hub {NUMBER}, bare broadcast {NUMBER}",
-                     out), out
+    assert re.search(rf"acknowledged commands/s at p99 <= 100 ms: hub (>= )?{NUMBER}, bare echo (>= )?{NUMBER}, "
+                     r"ratio ((<=|>=) )?([\d.]+|n/a)", out), out
+    assert re.search(rf"changes/s reaching every dashboard at p99 <= 100 ms: hub (>= )?{NUMBER}, "
+                     rf"bare broadcast (>= )?{NUMBER}", out), out
     assert re.search(r"^Hub event-loop stops of 0.2 s or more \(its log\): \d+$", out, re.M), out
     assert re.search(rf"Start-up from a log of 20,000 events: full fold {NUMBER} s; snapshot \+ {NUMBER}-event tail",
                      out), out
+
+
+def test_a_rate_the_top_step_capped_is_a_bound_not_a_ratio() -> None:
+    assert ratio(8000, 16000, hub_floor=False, bare_floor=False) == "0.50"
+    assert ratio(8000, 32000, hub_floor=False, bare_floor=True) == "<= 0.25"  # the echo never ran out
+    assert ratio(3000, 10, hub_floor=True, bare_floor=False) == ">= 300.00"
+    assert ratio(3000, 3000, hub_floor=True, bare_floor=True) == "n/a"
