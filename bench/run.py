@@ -215,11 +215,6 @@ def sustained(steps: list[dict[str, Any]], key: str, latency: str) -> float:
     return max(good, default=0.0)
 
 
-def crossing(steps: list[dict[str, Any]], latency: str) -> str:
-    over = [s for s in steps if s[latency] > P99_LIMIT_MS]
-    return f"{over[0]['offered_per_s']:,.0f}/s" if over else f"not reached (up to {steps[-1]['offered_per_s']:,.0f}/s)"
-
-
 def run_target(bench: Bench, hub: servers.Watched) -> None:
     args = bench.args
     steps = [args.rate] * (math.ceil(args.soak * 60 / 30) if args.soak else 1)

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 
-from bench.report import ratio
+from bench.report import capped, ratio
 
 from .conftest import ROOT
 
@@ -47,3 +47,10 @@ def test_a_rate_the_top_step_capped_is_a_bound_not_a_ratio() -> None:
     assert ratio(8000, 32000, hub_floor=False, bare_floor=True) == "<= 0.25"  # the echo never ran out
     assert ratio(3000, 10, hub_floor=True, bare_floor=False) == ">= 300.00"
     assert ratio(3000, 3000, hub_floor=True, bare_floor=True) == "n/a"
+
+
+def test_a_step_only_a_saturated_generator_lagged_in_is_not_the_servers_limit() -> None:
+    def step(p99: float, generator: float) -> dict[str, float]:
+        return {"ack_p99_ms": p99, "generator_cpu": generator}
+    assert capped([step(10, 0.5), step(300, 0.9)], "ack_p99_ms")  # the echo at 32,000/s: the generator's limit
+    assert not capped([step(10, 0.5), step(300, 0.6)], "ack_p99_ms")  # the hub's own limit
