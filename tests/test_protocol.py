@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 
 import aiohttp
 import pytest
@@ -280,3 +281,29 @@ async def test_a_refused_write_is_an_error_answer_and_the_retry_stores_it(hub: R
     monkeypatch.setattr(EventLog, "_commit", real_commit)
     retried = await client.call("attendance.add", site="dak-ha", category="workers", delta=5, op_id="refused-1")
     assert retried["count"] == 12 and hub.hub.log.count() == 2
+
+
+async def test_a_client_far_ahead_of_the_disk_is_paused_then_answered_in_order(hub: RunningHub, monkeypatch) -> None:
+    monkeypatch.setattr("hub.protocol.connection.PENDING_ANSWERS", 8)
+    real_commit = EventLog.__dict__["_commit"].__func__
+    disk = threading.Event()  # the disk is stuck until the test lets it go
+
+    def stuck_commit(conn: sqlite3.Connection, batch: list) -> BaseException | None:
+        disk.wait(10)
+        return real_commit(conn, batch)
+    monkeypatch.setattr(EventLog, "_commit", staticmethod(stuck_commit))
+    moderator = await hub.client("moderator")  # a role without a rate limit
+    stored = asyncio.ensure_future(moderator.send("event.phase", phase="live"))
+    arrived: list[float] = []
+    pings = [asyncio.ensure_future(moderator.send("ping", sent=float(n))) for n in range(30)]
+    for ping in pings:
+        ping.add_done_callback(lambda done: arrived.append(done.result()["result"]["sent"]))
+    await asyncio.sleep(0.5)
+    [conn] = [c for c in hub.hub.connections if c.who is not None and c.who.role == "moderator"]
+    assert len(conn.answers) == 8 and not stored.done() and not arrived  # reading paused; nothing overtook
+
+    disk.set()
+    first = await asyncio.wait_for(stored, 10)
+    await asyncio.wait_for(asyncio.gather(*pings), 10)
+    assert first["success"] and hub.hub.state.phase == "live"
+    assert arrived == [float(n) for n in range(30)]
