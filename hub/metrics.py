@@ -117,7 +117,8 @@ def _counter(name: str, doc: str, label: str, values: dict[str, int]) -> Counter
 
 def instrument(hub: Hub) -> CollectorRegistry:
     """A registry for this hub: its collector, with histograms fed by the log's own sample lists."""
-    acks = Buckets("diemcau_ack_seconds", "Time from a command's event to its durable answer.", ACK_BUCKETS)
+    acks = Buckets("diemcau_ack_seconds", "Time from an event's append to its fsync: what an answer waits for.",
+                   ACK_BUCKETS)
     batches = Buckets("diemcau_commit_batch_size", "Events per group commit of the event log.", BATCH_BUCKETS)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(HubCollector(hub, [acks, batches]))
