@@ -39,6 +39,12 @@ class ObservedSamples(list[float]):
         super().append(value)
         self.observe(value)
 
+    def extend(self, values: Iterable[float]) -> None:
+        values = list(values)
+        super().extend(values)
+        for value in values:
+            self.observe(value)
+
 
 class Buckets:
     """A histogram's counts, kept plainly: prometheus_client's `Histogram` takes a lock per observation,

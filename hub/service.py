@@ -175,7 +175,7 @@ class Hub:
     async def settled(self, answer: Answer) -> dict[str, Any]:
         """The command's result once it is durable; raises StoreError if its write failed."""
         if answer.write is not None:
-            await answer.write
+            await asyncio.shield(answer.write)  # one future for a whole commit: a cancelled caller must not cancel it
         else:
             await self.log.wait_durable(answer.seq)
         return answer.result

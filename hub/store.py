@@ -1,8 +1,8 @@
 """The append-only event log in SQLite: group-committed appends, reads from a seq, following the tail.
 
-One writer thread owns the write connection. `append` queues an event and returns a future that
-resolves once the event's batch is committed with `synchronous=FULL` (fsynced), so a burst of
-commands from many connections shares one fsync.
+One writer thread owns the write connection. `append` adds an event to the open batch and returns
+the batch's future, which resolves once the batch is committed with `synchronous=FULL` (fsynced): a
+burst of commands from many connections shares one fsync, one future and one hand-over to the writer.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import sqlite_utils
 from rbloom import Bloom
 
 SCHEMA_VERSION = 3
-MAX_BATCH = 4096
 COMMIT_INTERVAL = 0.005  # seconds from one commit's start to the next one's at the soonest: see _write_loop
 OP_FILTER_ITEMS = 1_000_000  # sized for at least this many op_ids (or twice the log) at start; beyond, more lookups
 OP_FILTER_ERROR_RATE = 0.01
@@ -132,12 +131,8 @@ def _row_event(row: tuple) -> Event:
 _SELECT = "SELECT seq, ts, type, actor, site, op_id, data FROM events"
 
 
-@dataclass(eq=False, slots=True)
-class _Pending:
-    event: Event
-    result: dict[str, Any] | None
-    future: asyncio.Future[None]
-    appended: float  # perf_counter: how long each event waits for the disk is a metric
+# An event waiting for the disk: (event, its answer if it carries an op_id, perf_counter when appended).
+Pending = tuple[Event, dict[str, Any] | None, float]
 
 
 @dataclass(eq=False)
@@ -150,7 +145,10 @@ class EventLog:
     batch_sizes: list[int] = field(default_factory=list)
     durable_seconds: list[float] = field(default_factory=list)  # per event, from `append` to fsynced
     durable_seq: int = 0
-    _queue: queue.SimpleQueue[_Pending | None] = field(default_factory=queue.SimpleQueue)
+    _open: list[Pending] = field(default_factory=list)  # appended, not yet taken by the writer
+    _open_write: asyncio.Future[None] | None = None  # the open batch's future
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _open and _open_write
+    _wake: queue.SimpleQueue[bool] = field(default_factory=queue.SimpleQueue)  # True: a batch opened; False: stop
     _thread: threading.Thread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
@@ -200,7 +198,7 @@ class EventLog:
     async def stop(self) -> None:
         """Commit what is queued, then stop the writer."""
         if self._thread is not None:
-            self._queue.put(None)
+            self._wake.put(False)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
         self._close_readers()
@@ -220,16 +218,21 @@ class EventLog:
         self._written.append(callback)
 
     def append(self, event: Event, result: dict[str, Any] | None = None) -> asyncio.Future[None]:
-        """Queue one event (with the answer its command got, kept for retries of its op_id).
+        """Add one event (with the answer its command got, kept for retries of its op_id) to the open batch.
 
-        The future resolves when it is fsynced, or fails with the write error.
+        Returns the batch's future: it resolves when the batch is fsynced, or fails with the write error.
         """
         assert self._loop is not None, "EventLog.start() first"
-        future = self._loop.create_future()
-        self._queue.put(_Pending(event, result if event.op_id is not None else None, future, time.perf_counter()))
+        pending = (event, result if event.op_id is not None else None, time.perf_counter())
+        with self._lock:
+            self._open.append(pending)
+            write = self._open_write
+            if write is None:
+                write = self._open_write = self._loop.create_future()
+                self._wake.put(True)
         if event.op_id is not None and self._op_ids is not None:
             self._op_ids.add(event.op_id)
-        return future
+        return write
 
     def find_op(self, op_id: str) -> dict[str, Any] | None:
         """The stored answer of the command that carried `op_id`, or None if no such command was stored.
@@ -258,44 +261,38 @@ class EventLog:
         await future
 
     def _write_loop(self) -> None:
-        """Commit what is queued, in batches; a commit starts at most every COMMIT_INTERVAL seconds.
+        """Commit the open batch whole each time; a commit starts at most every COMMIT_INTERVAL seconds.
 
         An fsync costs the hub's core 0.4-0.8 ms on the bench machine (the flush is system time). Committing
         whenever anything waited, the fsyncs took more of the core than the commands did at a few thousand
         a second; spaced out, a burst shares one, and an answer waits at most COMMIT_INTERVAL longer.
         """
         conn = connect(self.path)
-        stopping = False
         started = 0.0
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
+        while self._wake.get():
             wait = started + COMMIT_INTERVAL - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
             started = time.monotonic()
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            error = self._commit(conn, batch)
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._settle, batch, error)
+            self._commit_open(conn)
+        self._commit_open(conn)  # stopping: what was appended before stop()
         conn.close()
 
+    def _commit_open(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            batch, write = self._open, self._open_write
+            self._open, self._open_write = [], None
+        if write is not None:
+            error = self._commit(conn, batch)
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._settle, batch, write, error)
+
     @staticmethod
-    def _commit(conn: sqlite3.Connection, batch: list[_Pending]) -> BaseException | None:
+    def _commit(conn: sqlite3.Connection, batch: list[Pending]) -> BaseException | None:
         rows = [
-            (p.event.seq, p.event.ts, p.event.type, p.event.actor, p.event.site, p.event.op_id,
-             orjson.dumps(p.event.data).decode(), None if p.result is None else orjson.dumps(p.result).decode())
-            for p in batch
+            (event.seq, event.ts, event.type, event.actor, event.site, event.op_id, orjson.dumps(event.data).decode(),
+             None if result is None else orjson.dumps(result).decode())
+            for event, result, _ in batch
         ]
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -307,26 +304,24 @@ class EventLog:
             return exc
         return None
 
-    def _settle(self, batch: list[_Pending], error: BaseException | None) -> None:
+    def _settle(self, batch: list[Pending], write: asyncio.Future[None], error: BaseException | None) -> None:
+        """On the loop after a commit: resolve the batch's future, count it, wake whoever waits for its seq."""
         self.batches += 1
         self.batch_sizes.append(len(batch))
         if len(self.batch_sizes) > 1000:
             del self.batch_sizes[:500]
-        now = time.perf_counter()
-        for pending in batch:
-            if pending.future.done():
-                continue
-            if error is None:
-                pending.future.set_result(None)
-                self.durable_seconds.append(now - pending.appended)
-            else:
-                pending.future.set_exception(StoreError(f"write failed: {error}"))
-                pending.future.exception()  # told once, by the `on_written` callbacks, not per unread future
-        if len(self.durable_seconds) > 10000:
-            del self.durable_seconds[:5000]
         if error is None:
-            self.durable_seq = max(self.durable_seq, batch[-1].event.seq)
+            now = time.perf_counter()
+            self.durable_seconds.extend([now - appended for _, _, appended in batch])
+            if len(self.durable_seconds) > 10000:
+                del self.durable_seconds[:-5000]
+            if not write.done():  # awaited only through asyncio.shield, but a cancelled future must not stop the log
+                write.set_result(None)
+            self.durable_seq = max(self.durable_seq, batch[-1][0].seq)
             self._release_waiters()
+        elif not write.done():
+            write.set_exception(StoreError(f"write failed: {error}"))
+            write.exception()  # told once, by the `on_written` callbacks, not per unread future
         for callback in self._written:
             callback(error)
 

@@ -66,7 +66,7 @@ class Answer:
 
     result: dict[str, Any]
     seq: int = 0  # sent once the log is durable up to here (a retried op_id: its first event)
-    write: asyncio.Future[None] | None = None  # the write of the event this command stored, if it stored one
+    write: asyncio.Future[None] | None = None  # the group commit holding the event this command stored, if any
 
     def ready(self, durable_seq: int) -> bool:
         return self.write.done() if self.write is not None else self.seq <= durable_seq
