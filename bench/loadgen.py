@@ -20,7 +20,7 @@ import resource
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -102,7 +102,7 @@ class Generator:
         kwargs: dict[str, Any] = {"sock": sock} if sock else {}
         ws = await connect(self.plan.url, max_size=None, max_queue=max_queue, ping_interval=None,
                            open_timeout=60, close_timeout=2, **kwargs)
-        await ws.send(orjson.dumps({"type": "auth", "token": token}).decode())
+        await send_json(ws, {"type": "auth", "token": token})
         answer = orjson.loads(await ws.recv(decode=False))
         if answer.get("type") == "auth_invalid":
             raise SystemExit(f"auth refused: {answer}")
@@ -126,7 +126,7 @@ class Generator:
         commands += [{"type": "site.check", "site": site, "item": item, "ok": True}
                      for item in ("camera", "audio", "video_link")]
         for number, cmd in enumerate(commands, 1):
-            await ws.send(orjson.dumps({"id": number, "op_id": f"{self.nonce}-{site}-{number}", **cmd}).decode())
+            await send_json(ws, {"id": number, "op_id": f"{self.nonce}-{site}-{number}", **cmd})
         for _ in commands:
             await ws.recv(decode=False)
 
@@ -144,40 +144,36 @@ class Generator:
             msg_id = next(self.ids)
             pending[msg_id] = due
             count = round((due - self.epoch) * 1000) % STAMP_MODULO
-            await ws.send(orjson.dumps({"id": msg_id, "type": "attendance.set", "site": site, "op_id":
-                                        f"{self.nonce}-{msg_id}", "category": self.plan.category,
-                                        "count": count}).decode())
+            await send_json(ws, {"id": msg_id, "type": "attendance.set", "site": site, "op_id": f"{self.nonce}-{msg_id}",
+                                 "category": self.plan.category, "count": count})
             due += interval
 
     async def answers(self, ws: ClientConnection, index: int) -> None:
         pending = self.pending[index]
-        with contextlib.suppress(ConnectionClosed):
-            async for data in ws:
-                frame = orjson.loads(data)
-                sent = pending.pop(frame.get("id"), None)
-                if sent is None:
-                    continue
-                if frame.get("success"):
-                    self.rec.acks += 1
-                    self.rec.ack_latency.add(time.time() - sent)
-                else:
-                    self.rec.errors += 1
-                    code = frame.get("error", {}).get("code", "?")
-                    self.rec.error_codes[code] = self.rec.error_codes.get(code, 0) + 1
+        async for data in frames(ws):
+            frame = orjson.loads(data)
+            sent = pending.pop(frame.get("id"), None)
+            if sent is None:
+                continue
+            if frame.get("success"):
+                self.rec.acks += 1
+                self.rec.ack_latency.add(time.time() - sent)
+            else:
+                self.rec.errors += 1
+                code = frame.get("error", {}).get("code", "?")
+                self.rec.error_codes[code] = self.rec.error_codes.get(code, 0) + 1
 
     async def heartbeats(self, ws: ClientConnection, site: str, offset: float) -> None:
         """Every interval, a heartbeat; the answer is counted by the reader."""
         await asyncio.sleep(offset)
         number = itertools.count(1)
         while True:
-            await ws.send(orjson.dumps({"id": next(number), "type": "site.heartbeat", "site": site,
-                                        "rtt_ms": 20}).decode())
+            await send_json(ws, {"id": next(number), "type": "site.heartbeat", "site": site, "rtt_ms": 20})
             await asyncio.sleep(self.plan.heartbeat_interval)
 
     async def heartbeat_answers(self, ws: ClientConnection) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            async for _ in ws:
-                self.rec.heartbeats += 1
+        async for _ in frames(ws):
+            self.rec.heartbeats += 1
 
     def pushed(self, data: bytes, arrived: float) -> None:
         """Record, for each pushed change, how long after its scheduled send it reached the dashboard."""
@@ -200,7 +196,7 @@ class Generator:
         sock.connect((host, int(port)))
         sock.setblocking(False)
         self.stall_ws = await self.open(token, sock=sock, max_queue=1)
-        await self.stall_ws.send(orjson.dumps({"id": 1, "type": "subscribe"}).decode())
+        await send_json(self.stall_ws, {"id": 1, "type": "subscribe"})
 
     async def stall_outcome(self) -> dict[str, Any]:
         """Drain the stalled dashboard: did the hub close it as too slow (1013)?"""
@@ -280,6 +276,18 @@ class Generator:
             "deliveries_per_s": rec.deliveries / wall, "frames_per_s": rec.frames / wall,
             "generator_cpu": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime) / (time.time() - started),
         }
+
+
+async def send_json(ws: ClientConnection, message: dict[str, Any]) -> None:
+    """A text frame from orjson's UTF-8 bytes as they are (a str would be decoded here, encoded again there)."""
+    await ws.send(orjson.dumps(message), text=True)
+
+
+async def frames(ws: ClientConnection) -> AsyncIterator[bytes]:
+    """Every frame's bytes undecoded, until the connection closes; the readers parse only what they time."""
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            yield await ws.recv(decode=False)
 
 
 def emit(record: dict[str, Any]) -> None:
