@@ -119,7 +119,7 @@ class State:
     def _site(self, event: Event) -> SiteState:
         site = self.sites[event.site]  # type: ignore[index]
         site.updated_seq = event.seq
-        self.changes.sites.add(site.id)
+        self.changes.sites.add(event.site)  # type: ignore[arg-type]
         return site
 
     def _question(self, qid: str, event: Event) -> Question:
@@ -195,18 +195,20 @@ class State:
         return {"site": site.id, "video": site.video}
 
     def _attendance(self, e: Event) -> dict[str, Any]:
-        site = self._site(e)
-        category = e.data["category"]
+        site, data = self._site(e), e.data
+        category = data["category"]
         before = site.attendance.get(category, 0)
-        count = e.data["count"] if e.type == "attendance.set" else max(0, before + e.data["delta"])
+        count = data["count"] if e.type == "attendance.set" else max(0, before + data["delta"])
         site.attendance[category] = count
+        present = site.present
         self.present_total += count - before
-        site.peak = max(site.peak, site.present)
+        site.peak = max(site.peak, present)
         self._mark_timeline(e.ts)
         self._misc()
-        result: dict[str, Any] = {"site": site.id, "category": category, "count": count, "present": site.present}
-        if site.config.capacity is not None and site.present > site.config.capacity:
-            result["warning"] = f"over capacity: {site.present} present, {site.config.capacity} seats"
+        result: dict[str, Any] = {"site": e.site, "category": category, "count": count, "present": present}
+        capacity = site.config.capacity
+        if capacity is not None and present > capacity:
+            result["warning"] = f"over capacity: {present} present, {capacity} seats"
         return result
 
     def _mark_timeline(self, ts: float) -> None:

@@ -226,7 +226,13 @@ def _question(state: State, qid: str):
 
 
 def _data(cmd: Command, *exclude: str) -> dict[str, Any]:
-    return cmd.model_dump(exclude={"site", *exclude}, exclude_none=True)
+    """The event's data: the command's fields but `site` (the event's own column), None left out.
+
+    What `model_dump(exclude=..., exclude_none=True)` gives for these flat models (a nested one, the
+    delegate, is dumped), read straight from the instance: model_dump was a tenth of the command path.
+    """
+    return {key: value.model_dump(exclude_none=True) if isinstance(value, BaseModel) else value
+            for key, value in cmd.__dict__.items() if value is not None and key != "site" and key not in exclude}
 
 
 @command("site.checkin", SiteCheckin, {"technician"})
