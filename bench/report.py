@@ -32,6 +32,11 @@ def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"Start-up from a log of {s['events']:,} events: full fold {s['full_seconds']:.1f} s; "
               f"snapshot + {s['tail']:,}-event tail {s['snapshot_seconds']:.2f} s "
               f"(snapshot {s['snapshot_bytes'] / MB:.1f} MB, taken in {s['save_seconds']:.2f} s)\n")
+    if "cost" in results:
+        c = results["cost"]
+        print(f"The hub's own work per command (in-process, {c['commands']:,} attendance.set through the answer path "
+              f"with the real log, no sockets): {c['own_us']:.1f} µs CPU (loop {c['loop_us']:.1f}, log writer "
+              f"{c['writer_us']:.1f}; {c['batches']:,} commits)\n")
     stalls = results.get("hub_stalls", [])
     print(f"Hub event-loop stops of 0.2 s or more (its log): {len(stalls)}")
     for line in stalls[-5:]:

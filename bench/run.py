@@ -5,7 +5,9 @@ Scenarios, each on an open-loop timetable:
   target   — every site heartbeating, registrars sending, dashboards watching, one stalled dashboard;
   commands — acknowledged (durably stored) commands at rising rates: hub vs bare echo;
   fan-out  — changes pushed to every dashboard at rising rates: hub vs bare broadcast.
-Steps rise until p99 passes 100 ms; ratios against the baselines are the headline.
+Steps rise until p99 passes 100 ms; ratios against the baselines are the headline. Then, in this process:
+  startup  — a log of a million events folded whole, against a snapshot and its tail;
+  cost     — the hub's own CPU per command without sockets (bench/cost.py), which bounds the command ratio.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .stats import Histogram
 
 P99_LIMIT_MS = 100.0
 BENCH_LIMITS = {"rate_per_second": 1_000_000, "rate_burst": 1_000_000, "send_queue_frames": 64}
-COMMAND_STEPS = [250, 500, 1000, 2000, 4000, 8000, 12000, 16000, 24000, 32000]
+COMMAND_STEPS = [250, 500, 1000, 2000, 4000, 8000, 12000, 16000, 24000, 32000, 40000, 48000]
 FANOUT_STEPS = [10, 30, 100, 300, 1000, 3000]
 QUIET_CPU = 0.15
 PROBE_EVERY = 10
@@ -49,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="leave out the stalled dashboard (to compare: it should raise nobody's p99)")
     parser.add_argument("--quick", action="store_true", help="a few seconds at small N (what CI runs)")
     parser.add_argument("--soak", type=float, metavar="MINUTES", help="run the target load this long; report memory drift")
-    parser.add_argument("--only", choices=("target", "commands", "fanout", "startup"), action="append",
+    parser.add_argument("--only", choices=("target", "commands", "fanout", "startup", "cost"), action="append",
                         help="run only these scenarios (repeatable)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="sample the hub with py-spy into FILE (collapsed stacks; see docs/performance.md)")
@@ -243,7 +245,7 @@ def run_fanout(bench: Bench, hub: servers.Watched) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    chosen = args.only or ["target", "commands", "fanout", "startup"]
+    chosen = args.only or ["target", "commands", "fanout", "startup", "cost"]
     with tempfile.TemporaryDirectory(prefix="diemcau-bench-") as tmp:
         bench = Bench(args, Path(tmp))
         print(f"diemcau bench: {args.sites:,} sites, {args.registrars:,} registrars, {args.dashboards:,} dashboards, "
@@ -259,6 +261,11 @@ def main(argv: list[str] | None = None) -> None:
 
             print("  running startup...", flush=True)
             bench.results["startup"] = measure_startup(Path(tmp), args.startup_events)
+        if "cost" in chosen:
+            from .cost import measure_cost
+
+            print("  running cost...", flush=True)
+            bench.results["cost"] = measure_cost(Path(tmp), 5_000 if args.quick else 200_000, BENCH_LIMITS)
     from .report import print_report
 
     print_report(bench.results, args)
