@@ -27,7 +27,7 @@ from hub.tokens import Identity
 
 from .genconfig import write_config
 
-RATE = 20_000  # commands a second, in rounds of one per connection: about where the commands scenario's knee is
+RATE = 20_000  # commands a second, in rounds of one per connection: a load the hub carries with room to spare
 CONNECTIONS = 100
 
 

@@ -7,7 +7,7 @@ Scenarios, each on an open-loop timetable:
   fan-out  — changes pushed to every dashboard at rising rates: hub vs bare broadcast.
 Steps rise until p99 passes 100 ms; ratios against the baselines are the headline. Then, in this process:
   startup  — a log of a million events folded whole, against a snapshot and its tail;
-  cost     — the hub's own CPU per command without sockets (bench/cost.py), which bounds the command ratio.
+  cost     — the hub's own CPU per command without sockets (bench/cost.py), to weigh a change to the command path.
 """
 
 from __future__ import annotations
