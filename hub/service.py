@@ -27,7 +27,7 @@ from .protocol.commands import COMMANDS, Planned, SiteHeartbeat, Spec
 from .protocol.messages import (CLOSE_REVOKED, Answer, HubError, InvalidFormat, NotFound, Unauthorized, UnknownCommand,
                                 describe_validation, encode, text_frame)
 from .state import STATUS_EVENTS, State
-from .store import Event, EventLog
+from .store import Event, EventLog, Refused
 from .tokens import Identity, TokenStore
 
 if TYPE_CHECKING:
@@ -184,9 +184,11 @@ class Hub:
         """After each group commit: rebuild the state if the disk refused it, then send the answers it held.
 
         Connections whose next answer waits for the disk are listed in `awaiting_disk`; one pass here
-        replaces a future callback and a task wake-up per command.
+        replaces a future callback and a task wake-up per command. A batch the log refused after a failed
+        commit needs no rebuild: the failed commit's own call rebuilt the state, and the log dropped
+        everything folded before that.
         """
-        if error is not None and self.log.durable_seq < self.state.seq:
+        if error is not None and not isinstance(error, Refused) and self.log.durable_seq < self.state.seq:
             log.error("event log write failed (%s); rebuilding state from the log", error)
             self.rebuild()
         waiting, self.awaiting_disk = self.awaiting_disk, set()

@@ -135,6 +135,19 @@ _SELECT = "SELECT seq, ts, type, actor, site, op_id, data FROM events"
 Pending = tuple[Event, dict[str, Any] | None, float]
 
 
+class Refused(StoreError):
+    """A batch not written because a commit before it failed: it was folded on top of the lost events."""
+
+
+REFUSED = Refused("not written: an earlier write failed, and the state these changes were decided on was lost with it")
+
+
+def _fail(write: asyncio.Future[None] | None, error: BaseException) -> None:
+    if write is not None and not write.done():
+        write.set_exception(StoreError(f"write failed: {error}"))
+        write.exception()  # told once, by the `on_written` callbacks, not per unread future
+
+
 @dataclass(eq=False)
 class EventLog:
     """The log: `append` (idempotency key `op_id` unique in the table), `read` from a seq, `follow` the tail."""
@@ -149,6 +162,7 @@ class EventLog:
     _open_write: asyncio.Future[None] | None = None  # the open batch's future
     _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _open and _open_write
     _wake: queue.SimpleQueue[bool] = field(default_factory=queue.SimpleQueue)  # True: a batch opened; False: stop
+    _refusing: bool = False  # a commit failed: batches folded on top of it are refused until the loop has seen it
     _thread: threading.Thread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
@@ -214,7 +228,8 @@ class EventLog:
             self._ops_reader.close()
 
     def on_written(self, callback: Callable[[BaseException | None], None]) -> None:
-        """Call `callback` on the loop after each group commit: None once it is durable, else the write error."""
+        """Call `callback` on the loop after each group commit: None once it is durable, else the write error
+        (`REFUSED` for a batch not written because an earlier commit failed)."""
         self._written.append(callback)
 
     def append(self, event: Event, result: dict[str, Any] | None = None) -> asyncio.Future[None]:
@@ -279,13 +294,21 @@ class EventLog:
         conn.close()
 
     def _commit_open(self, conn: sqlite3.Connection) -> None:
+        """Commit the open batch, or refuse it when an earlier commit failed and the loop has not yet
+        rebuilt its state: its events were folded on top of the lost ones, so storing them would keep
+        changes decided on a state the log never held."""
         with self._lock:
             batch, write = self._open, self._open_write
             self._open, self._open_write = [], None
-        if write is not None:
-            error = self._commit(conn, batch)
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._settle, batch, write, error)
+            refused = self._refusing
+        if write is None:
+            return
+        error = REFUSED if refused else self._commit(conn, batch)
+        if error is not None and not refused:
+            with self._lock:  # set before the loop hears of the failure, and cleared only by it
+                self._refusing = True
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._settle, batch, write, error)
 
     @staticmethod
     def _commit(conn: sqlite3.Connection, batch: list[Pending]) -> BaseException | None:
@@ -306,10 +329,11 @@ class EventLog:
 
     def _settle(self, batch: list[Pending], write: asyncio.Future[None], error: BaseException | None) -> None:
         """On the loop after a commit: resolve the batch's future, count it, wake whoever waits for its seq."""
-        self.batches += 1
-        self.batch_sizes.append(len(batch))
-        if len(self.batch_sizes) > 1000:
-            del self.batch_sizes[:500]
+        if error is not REFUSED:
+            self.batches += 1
+            self.batch_sizes.append(len(batch))
+            if len(self.batch_sizes) > 1000:
+                del self.batch_sizes[:500]
         if error is None:
             now = time.perf_counter()
             self.durable_seconds.extend([now - appended for _, _, appended in batch])
@@ -319,9 +343,12 @@ class EventLog:
                 write.set_result(None)
             self.durable_seq = max(self.durable_seq, batch[-1][0].seq)
             self._release_waiters()
-        elif not write.done():
-            write.set_exception(StoreError(f"write failed: {error}"))
-            write.exception()  # told once, by the `on_written` callbacks, not per unread future
+        else:
+            _fail(write, error)
+            if error is not REFUSED:
+                with self._lock:  # what was appended since was folded on top of the lost events as well
+                    _fail(self._open_write, REFUSED)
+                    self._open, self._open_write, self._refusing = [], None, False
         for callback in self._written:
             callback(error)
 

@@ -283,6 +283,41 @@ async def test_a_refused_write_is_an_error_answer_and_the_retry_stores_it(hub: R
     assert retried["count"] == 12 and hub.hub.log.count() == 2
 
 
+async def test_changes_folded_on_top_of_a_failed_write_are_refused_too(hub: RunningHub, monkeypatch) -> None:
+    """Commands folded while a doomed commit was on its way to the disk were decided on a state holding its
+    change; once it fails they are refused as well, so the log never keeps them without it."""
+    real_commit = EventLog.__dict__["_commit"].__func__
+    disk = threading.Event()
+    commits: list[list[int]] = []
+
+    def first_fails(conn: sqlite3.Connection, batch: list) -> BaseException | None:
+        commits.append([event.seq for event, _, _ in batch])
+        if len(commits) == 1:
+            disk.wait(10)  # the test folds more changes meanwhile
+            return sqlite3.OperationalError("disk I/O error")
+        return real_commit(conn, batch)
+    monkeypatch.setattr(EventLog, "_commit", staticmethod(first_fails))
+    client = await hub.client("registrar", site="dak-ha")
+    base = hub.hub.state.seq
+    lost = asyncio.ensure_future(client.send("attendance.add", site="dak-ha", category="workers", delta=5, op_id="lost"))
+    while not commits:
+        await asyncio.sleep(0.001)
+    on_top = [asyncio.ensure_future(client.send("attendance.add", site="dak-ha", category="workers", delta=1,
+                                                op_id=f"on-top-{n}")) for n in range(3)]
+    while hub.hub.state.seq < base + 4:  # all three folded on top of the one being written
+        await asyncio.sleep(0.001)
+    disk.set()
+    answers = [await lost] + [await answer for answer in on_top]
+    assert [a["success"] for a in answers] == [False] * 4
+    assert {a["error"]["code"] for a in answers} == {"internal_error"}
+    assert hub.hub.log.count() == base and hub.hub.state.seq == base  # nothing of them kept, on disk or in memory
+
+    for op_id, delta in [("lost", 5), ("on-top-0", 1), ("on-top-1", 1), ("on-top-2", 1)]:
+        await client.call("attendance.add", site="dak-ha", category="workers", delta=delta, op_id=op_id)
+    assert [event.seq for event in hub.hub.log.read(base)] == [base + 1, base + 2, base + 3, base + 4]
+    assert hub.hub.state.sites["dak-ha"].attendance["workers"] == 8
+
+
 async def test_a_client_far_ahead_of_the_disk_is_paused_then_answered_in_order(hub: RunningHub, monkeypatch) -> None:
     monkeypatch.setattr("hub.protocol.connection.PENDING_ANSWERS", 8)
     real_commit = EventLog.__dict__["_commit"].__func__
