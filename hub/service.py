@@ -27,7 +27,7 @@ from .protocol.commands import COMMANDS, Planned, SiteHeartbeat, Spec
 from .protocol.messages import (CLOSE_REVOKED, Answer, HubError, InvalidFormat, NotFound, Unauthorized, UnknownCommand,
                                 describe_validation, encode, text_frame)
 from .state import STATUS_EVENTS, State
-from .store import Event, EventLog, Refused
+from .store import Event, EventLog, Refused, StoreError
 from .tokens import Identity, TokenStore
 
 if TYPE_CHECKING:
@@ -83,8 +83,9 @@ class Hub:
         state = snapshot.restore(self.config, self.log)
         for event in self.log.read(state.seq):
             state.apply(event)
-        state.take_changes()
+        state.change_everything()  # after a failed write, subscribers get the state as the log holds it
         state.grace(self.clock())
+        self._pushed_shared = {}
         self.state = state
         log.info("state rebuilt: seq %d, %d questions", state.seq, len(state.questions))
 
@@ -256,8 +257,8 @@ class Hub:
                 if not self.subscribers:
                     self.state.take_changes()
                 continue
-            seq = self.state.seq
-            changes = self.state.take_changes()
+            state, seq = self.state, self.state.seq
+            changes = state.take_changes()
             shared = self.state.pushed_shared()
             changed = {key: value for key, value in shared.items() if self._pushed_shared.get(key) != value}
             self._pushed_shared = shared
@@ -271,7 +272,12 @@ class Hub:
                         "type": "event", "seq": seq, "now": self.now_iso(), "events": events, **changed,
                         **self.state.rows(changes.sites, changes.questions, audience)})
             framed = {audience: text_frame(frame) for audience, frame in frames.items()}
-            await self.log.wait_durable(seq)
+            try:
+                await self.log.wait_durable(seq)
+            except StoreError:
+                continue  # a write failed: these changes were lost, and the rebuilt state is pushed whole
+            if self.state is not state:
+                continue
             for conn in targets:
                 conn.send(frames[conn.who.agency], framed[conn.who.agency])
             self.stats.frames_pushed += len(targets)

@@ -21,7 +21,7 @@ import orjson
 from .config import Config
 from .model import Incident, Question, SiteState
 from .state import State
-from .store import EventLog
+from .store import EventLog, StoreError
 
 if TYPE_CHECKING:
     from .service import Hub
@@ -95,7 +95,10 @@ async def take(hub: Hub) -> int | None:
     """Snapshot the live state once its events are durable; the seq saved, or None if a rebuild intervened."""
     state = hub.state
     seq, raw = state.seq, dump(state)
-    await hub.log.wait_durable(seq)
+    try:
+        await hub.log.wait_durable(seq)
+    except StoreError:
+        return None
     if hub.state is not state:
         return None
     await asyncio.to_thread(hub.log.save_snapshot, seq, zlib.compress(raw, 1))

@@ -116,6 +116,10 @@ class State:
         changes, self.changes = self.changes, Changes()
         return changes
 
+    def change_everything(self) -> None:
+        """Mark every site, question and shared part changed, so the next push carries the whole state."""
+        self.changes = Changes(sites=set(self.sites), questions=set(self.questions), misc=True)
+
     def _site(self, event: Event) -> SiteState:
         site = self.sites[event.site]  # type: ignore[index]
         site.updated_seq = event.seq

@@ -267,7 +267,7 @@ class EventLog:
         return orjson.loads(row[1]) if row[1] else {"seq": row[0]}
 
     async def wait_durable(self, seq: int) -> None:
-        """Return once every event up to `seq` is committed."""
+        """Return once every event up to `seq` is committed; StoreError if a commit fails first."""
         if seq <= self.durable_seq:
             return
         assert self._loop is not None
@@ -349,8 +349,17 @@ class EventLog:
                 with self._lock:  # what was appended since was folded on top of the lost events as well
                     _fail(self._open_write, REFUSED)
                     self._open, self._open_write, self._refusing = [], None, False
+                self._fail_waiters(error)
         for callback in self._written:
             callback(error)
+
+    def _fail_waiters(self, error: BaseException) -> None:
+        """After a failed commit nothing past `durable_seq` will be written as it was: whoever waits for it
+        is told (the next events take those seqs again, for other changes)."""
+        for _, future in self._waiters:
+            if not future.done():
+                future.set_exception(StoreError(f"write failed: {error}"))
+        self._waiters = []
 
     def _release_waiters(self) -> None:
         still = []

@@ -318,6 +318,33 @@ async def test_changes_folded_on_top_of_a_failed_write_are_refused_too(hub: Runn
     assert hub.hub.state.sites["dak-ha"].attendance["workers"] == 8
 
 
+async def test_after_a_failed_write_dashboards_get_the_rebuilt_state_never_the_lost_change(hub: RunningHub,
+                                                                                          monkeypatch) -> None:
+    chair = await hub.client("chair", subscribe=True)
+    registrar = await hub.client("registrar", site="dak-ha")
+    kept = await registrar.call("attendance.set", site="dak-ha", category="workers", count=7)
+    await chair.next_push(lambda f: f["type"] == "event" and f["seq"] >= kept["seq"])
+    real_commit = EventLog.__dict__["_commit"]
+    monkeypatch.setattr(EventLog, "_commit", staticmethod(lambda conn, batch: sqlite3.OperationalError("disk full")))
+    lost = await registrar.send("attendance.set", site="dak-ha", category="workers", count=99, op_id="lost")
+    assert lost["success"] is False
+    monkeypatch.setattr(EventLog, "_commit", real_commit)
+
+    def shows_dak_ha(frame: dict) -> bool:
+        return frame["type"] == "event" and any(site["id"] == "dak-ha" for site in frame.get("sites", []))
+    rebuilt = await chair.next_push(shows_dak_ha)  # with no new command: the state as the log holds it
+    assert next(s for s in rebuilt["sites"] if s["id"] == "dak-ha")["attendance"]["workers"] == 7
+
+    stored = await registrar.call("attendance.set", site="dak-ha", category="workers", count=8, op_id="stored")
+    assert stored["seq"] == kept["seq"] + 1  # the lost change's seq, reused
+    frames = [rebuilt, await chair.next_push(lambda f: f["type"] == "event" and f["seq"] >= stored["seq"])]
+    while not chair.pushed.empty():
+        frames.append(chair.pushed.get_nowait())
+    pushed = [e for frame in frames for e in frame.get("events", [])]
+    assert all(e["data"].get("count") != 99 for e in pushed), pushed
+    assert [e["data"]["count"] for e in pushed if e["seq"] == stored["seq"]] == [8]
+
+
 async def test_a_client_far_ahead_of_the_disk_is_paused_then_answered_in_order(hub: RunningHub, monkeypatch) -> None:
     monkeypatch.setattr("hub.protocol.connection.PENDING_ANSWERS", 8)
     real_commit = EventLog.__dict__["_commit"].__func__

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from ..store import StoreError
 from ..tokens import Identity
 from .messages import (CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_SLOW, INTERNAL_ERROR, Answer, HubError, InvalidFormat,
                        RateLimited, auth_invalid, auth_ok, decode, encode, result_error, result_ok, text_frame)
@@ -288,7 +289,11 @@ class Connection:
                 return
             self.sending = True
             if durable_at > self.hub.log.durable_seq:
-                await self.hub.log.wait_durable(durable_at)  # a catch-up never shows what a crash could undo
+                try:
+                    await self.hub.log.wait_durable(durable_at)  # a catch-up never shows what a crash could undo
+                except StoreError:  # it showed a change a failed write lost; the rebuilt state is pushed whole
+                    self.sending = False
+                    continue
             try:
                 await self.ws.send_frame(data, WSMsgType.TEXT)
             except (ConnectionError, RuntimeError):
