@@ -211,7 +211,7 @@ class Hub:
         """Register for pushes; return the answer and the catch-up frame (a delta after `since`, or a snapshot)."""
         state = self.state
         if since is None or since > state.seq:
-            catch_up = self._snapshot_frame(conn.who.agency)
+            catch_up = self.snapshot_frame(conn.who.agency)
             mode = "snapshot"
         else:
             sites, questions = state.changed_since(since)
@@ -222,7 +222,7 @@ class Hub:
         self._pushed_shared = {}  # the next tick sends every shared part whole again (see _fanout_loop)
         return {"seq": state.seq, "mode": mode}, catch_up
 
-    def _snapshot_frame(self, agency: str | None) -> bytes:
+    def snapshot_frame(self, agency: str | None) -> bytes:
         """The encoded snapshot, built once for every subscriber arriving at the same seq within a second.
 
         A reconnect storm (a thousand dashboards after a network blip) would otherwise build and encode

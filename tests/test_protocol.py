@@ -345,6 +345,35 @@ async def test_after_a_failed_write_dashboards_get_the_rebuilt_state_never_the_l
     assert [e["data"]["count"] for e in pushed if e["seq"] == stored["seq"]] == [8]
 
 
+async def test_a_dashboard_subscribing_during_a_failed_write_gets_the_rebuilt_state(hub: RunningHub,
+                                                                                    monkeypatch) -> None:
+    registrar = await hub.client("registrar", site="dak-ha")
+    kept = await registrar.call("attendance.set", site="dak-ha", category="workers", count=7)
+    real_commit = EventLog.__dict__["_commit"].__func__
+    disk = threading.Event()
+    commits: list[int] = []
+
+    def first_fails(conn: sqlite3.Connection, batch: list) -> BaseException | None:
+        commits.append(len(batch))
+        if len(commits) == 1:
+            disk.wait(10)
+            return sqlite3.OperationalError("disk I/O error")
+        return real_commit(conn, batch)
+    monkeypatch.setattr(EventLog, "_commit", staticmethod(first_fails))
+    lost = asyncio.ensure_future(registrar.send("attendance.set", site="dak-ha", category="workers", count=99,
+                                                op_id="lost"))
+    while not commits:  # the change is folded and on its way to the disk
+        await asyncio.sleep(0.001)
+    chair = await hub.client("chair")
+    assert (await chair.call("subscribe"))["seq"] == kept["seq"] + 1  # its catch-up would show the change
+    disk.set()
+    assert (await lost)["success"] is False
+    snapshot = await chair.next_push(lambda f: f["type"] == "snapshot")
+    assert snapshot["seq"] == kept["seq"]
+    site = next(s for s in snapshot["state"]["sites"] if s["id"] == "dak-ha")
+    assert site["attendance"]["workers"] == 7
+
+
 async def test_a_client_far_ahead_of_the_disk_is_paused_then_answered_in_order(hub: RunningHub, monkeypatch) -> None:
     monkeypatch.setattr("hub.protocol.connection.PENDING_ANSWERS", 8)
     real_commit = EventLog.__dict__["_commit"].__func__

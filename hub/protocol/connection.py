@@ -288,12 +288,12 @@ class Connection:
             if not data:
                 return
             self.sending = True
-            if durable_at > self.hub.log.durable_seq:
+            while durable_at > self.hub.log.durable_seq:  # a catch-up never shows what a crash could undo
                 try:
-                    await self.hub.log.wait_durable(durable_at)  # a catch-up never shows what a crash could undo
-                except StoreError:  # it showed a change a failed write lost; the rebuilt state is pushed whole
-                    self.sending = False
-                    continue
+                    await self.hub.log.wait_durable(durable_at)
+                except StoreError:  # it showed a change a failed write lost: the rebuilt state goes instead
+                    assert self.who is not None
+                    durable_at, data = self.hub.state.seq, self.hub.snapshot_frame(self.who.agency)
             try:
                 await self.ws.send_frame(data, WSMsgType.TEXT)
             except (ConnectionError, RuntimeError):
