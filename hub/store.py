@@ -145,7 +145,7 @@ REFUSED = Refused("not written: an earlier write failed, and the state these cha
 def _fail(write: asyncio.Future[None] | None, error: BaseException) -> None:
     if write is not None and not write.done():
         write.set_exception(StoreError(f"write failed: {error}"))
-        write.exception()  # told once, by the `on_written` callbacks, not per unread future
+        write.exception()  # told once, by the `on_written` callbacks, not per unread (or cancelled) future
 
 
 @dataclass(eq=False)
@@ -357,8 +357,7 @@ class EventLog:
         """After a failed commit nothing past `durable_seq` will be written as it was: whoever waits for it
         is told (the next events take those seqs again, for other changes)."""
         for _, future in self._waiters:
-            if not future.done():
-                future.set_exception(StoreError(f"write failed: {error}"))
+            _fail(future, error)
         self._waiters = []
 
     def _release_waiters(self) -> None:
