@@ -7,6 +7,9 @@ and the log writer's, is the hub's own code without the network and the framewor
 run to run than the socket scenarios: the figure to watch when changing the command path. It is no
 floor under what the hub spends over the echo: under load the hub answers several commands per commit
 and per socket write, which this paced, one-by-one run does not.
+
+It runs twice: with op_ids as the hub's own clients make them (`new_op_id`: they sort by time), and with
+random ones (uuid4), as a client of its own might send, to show what those cost the log's op_id index.
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from hub.cli import event_loop
+from hub.cli import event_loop, quiet_collector
 from hub.config import load_config
 from hub.protocol.connection import Connection
 from hub.service import Hub
 from hub.tokens import Identity
+from sites.client import new_op_id
 
 from .genconfig import write_config
 
@@ -32,13 +38,25 @@ CONNECTIONS = 100
 
 
 class CountingTransport:
-    """Takes the frames a socket would send, and counts them."""
+    """Takes what a socket would send (several frames in one write when answers go out together); counts
+    the frames afterwards, outside the measured time."""
 
     def __init__(self) -> None:
-        self.frames = 0
+        self.written: list[bytes] = []
 
     def write(self, data: bytes) -> None:
-        self.frames += 1
+        self.written.append(data)
+
+    @property
+    def frames(self) -> int:
+        count = 0
+        for data in self.written:
+            at = 0
+            while at < len(data):  # unmasked text frames of under 64 KiB, as the hub's answers are here
+                size = data[at + 1]
+                at += 2 + (2 + int.from_bytes(data[at + 2:at + 4], "big") if size == 126 else size)
+                count += 1
+        return count
 
     def is_closing(self) -> bool:
         return False
@@ -53,9 +71,12 @@ class OpenSocket:
     closed = False
 
 
-async def _measure(workdir: Path, commands: int, limits: dict[str, float]) -> dict[str, Any]:
+OP_IDS: dict[str, Callable[[], str]] = {"time-ordered": new_op_id, "random": lambda: uuid.uuid4().hex}
+
+
+async def _measure(workdir: Path, commands: int, limits: dict[str, float], op_ids: str) -> dict[str, Any]:
     config = load_config(write_config(workdir / "cost.toml", sites=CONNECTIONS, limits=limits, event_id="cost"))
-    hub = Hub(config, workdir / "cost.db")
+    hub = Hub(config, workdir / f"cost-{op_ids}.db")
     hub.log.start()
     category = config.categories[0].id
     transports, connections = [], []
@@ -64,10 +85,11 @@ async def _measure(workdir: Path, commands: int, limits: dict[str, float]) -> di
         conn = Connection(hub, OpenSocket(), "cost", transports[-1])  # type: ignore[arg-type]
         conn.who = Identity(f"cost-{site}", "registrar", site)
         connections.append(conn)
-    frames = [orjson.dumps({"id": n, "type": "attendance.set", "site": conn.who.site, "op_id": f"cost-{n}",
+    op_id = OP_IDS[op_ids]
+    frames = [orjson.dumps({"id": n, "type": "attendance.set", "site": conn.who.site, "op_id": op_id(),
                             "category": category, "count": n % 1000})
               for n, conn in zip(range(commands), connections * (commands // CONNECTIONS + 1))]
-    gc.collect()
+    quiet_collector()  # the collector as `diemcau serve` sets it
     started, cpu, loop_cpu = time.perf_counter(), time.process_time(), time.thread_time()
     for first in range(0, commands, CONNECTIONS):
         for conn, frame in zip(connections, frames[first:first + CONNECTIONS]):
@@ -85,11 +107,13 @@ async def _measure(workdir: Path, commands: int, limits: dict[str, float]) -> di
             "writer_us": (cpu - loop_cpu) / commands * 1e6, "batches": hub.log.batches}
 
 
-def measure_cost(workdir: Path, commands: int, limits: dict[str, float]) -> dict[str, Any]:
-    """CPU per command of the hub's own work, on the hub's own loop (uvloop); `limits` must let every
-    connection send at RATE / CONNECTIONS."""
-    loop = event_loop()
+def measure_cost(workdir: Path, commands: int, limits: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """CPU per command of the hub's own work, on the hub's own loop (uvloop), for each kind of op_id;
+    `limits` must let every connection send at RATE / CONNECTIONS."""
+    loop, thresholds = event_loop(), gc.get_threshold()
     try:
-        return loop.run_until_complete(_measure(workdir, commands, limits))
+        return {kind: loop.run_until_complete(_measure(workdir, commands, limits, kind)) for kind in OP_IDS}
     finally:
         loop.close()
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)

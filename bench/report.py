@@ -33,10 +33,12 @@ def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
               f"snapshot + {s['tail']:,}-event tail {s['snapshot_seconds']:.2f} s "
               f"(snapshot {s['snapshot_bytes'] / MB:.1f} MB, taken in {s['save_seconds']:.2f} s)\n")
     if "cost" in results:
-        c = results["cost"]
+        c, r = results["cost"]["time-ordered"], results["cost"]["random"]
         print(f"The hub's own work per command (in-process, {c['commands']:,} attendance.set through the answer path "
               f"with the real log, no sockets): {c['own_us']:.1f} µs CPU (loop {c['loop_us']:.1f}, log writer "
-              f"{c['writer_us']:.1f}; {c['batches']:,} commits)\n")
+              f"{c['writer_us']:.1f}; {c['batches']:,} commits)\n"
+              f"  with random op_ids (uuid4) instead of time-ordered ones: {r['own_us']:.1f} µs CPU (log writer "
+              f"{r['writer_us']:.1f})\n")
     stalls = results.get("hub_stalls", [])
     print(f"Hub event-loop stops of 0.2 s or more (its log): {len(stalls)}")
     for line in stalls[-5:]:

@@ -41,7 +41,9 @@ def test_quick_bench_completes_and_reports() -> None:
     assert re.search(rf"Start-up from a log of 20,000 events: full fold {NUMBER} s; snapshot \+ {NUMBER}-event tail",
                      out), out
     assert re.search(rf"The hub's own work per command \(in-process, 5,000 attendance.set .*\): {NUMBER} µs CPU "
-                     rf"\(loop {NUMBER}, log writer {NUMBER}; {NUMBER} commits\)", out), out
+                     rf"\(loop {NUMBER}, log writer {NUMBER}; {NUMBER} commits\)\n"
+                     rf"  with random op_ids \(uuid4\) instead of time-ordered ones: {NUMBER} µs CPU \(log writer {NUMBER}\)",
+                     out), out
 
 
 def test_a_rate_the_top_step_capped_is_a_bound_not_a_ratio() -> None:
