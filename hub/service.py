@@ -124,7 +124,7 @@ class Hub:
     def validate(self, who: Identity, spec: Spec, fields: dict[str, Any]) -> Any:
         """Parse the fields with the command's schema, then hold a site-bound token to its own site."""
         try:
-            cmd = spec.model.model_validate(fields)
+            cmd = spec.model.__pydantic_validator__.validate_python(fields)  # model_validate, less its 0.4 µs wrapper
         except ValidationError as exc:
             raise InvalidFormat(describe_validation(exc)) from None
         site = getattr(cmd, "site", None)

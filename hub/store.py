@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlite_utils
@@ -31,9 +31,11 @@ class StoreError(Exception):
     """The database cannot be used as it is; the message says why and what to do."""
 
 
-@dataclass(slots=True, frozen=True)
-class Event:
-    """One stored fact. `actor` is the id of the token that caused it, or "hub" for the hub's own."""
+class Event(NamedTuple):
+    """One stored fact. `actor` is the id of the token that caused it, or "hub" for the hub's own.
+
+    Immutable as a NamedTuple, which is built in half the time of a frozen dataclass: one per command.
+    """
 
     seq: int
     ts: float

@@ -8,7 +8,8 @@ import asyncio
 import contextlib
 import itertools
 import json
-import uuid
+import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,13 @@ NO_OP_ID = frozenset({"subscribe", "ping", "site.heartbeat"})
 
 
 def new_op_id() -> str:
-    return uuid.uuid4().hex
+    """A fresh op_id that sorts by time: the time in ms (12 hex digits), then 80 random bits.
+
+    The hub's log indexes op_ids. Ids arriving in time order go in at the index's end; random ones
+    (uuid4) land all over it, and each commit rewrites a page of the index per command: several times
+    the log writer's work (`python -m bench --only cost` prints both).
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 class HubClient:

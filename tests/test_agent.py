@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from hub.keys import HUB
 from hub.model import SiteState
 from hub.tokens import TokenStore
 from sites.agent import Agent, AgentError, AgentOptions, backoff, stop, ws_url
+from sites.client import new_op_id
 
 from .conftest import ROOT, RunningHub
 
@@ -83,6 +86,18 @@ def test_backoff_grows_with_jitter_and_a_cap() -> None:
         delays = [backoff(attempt, 1.0, 30.0) for _ in range(200)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1  # jittered, so halls do not retry in lockstep
+
+
+def test_op_ids_sort_by_time_and_stay_unique() -> None:
+    spaced = []
+    for _ in range(3):
+        spaced.append(new_op_id())
+        time.sleep(0.002)
+    burst = [new_op_id() for _ in range(10_000)]
+    assert spaced == sorted(spaced) and spaced[-1] <= min(burst)  # the log's op_id index takes them at its end
+    assert len(set(spaced + burst)) == 10_003
+    assert all(re.fullmatch(r"[0-9a-f]{32}", op_id) for op_id in spaced + burst)
+    assert abs(int(spaced[0][:12], 16) / 1000 - time.time()) < 60  # the first 12 hex digits: the time in ms
 
 
 async def test_agent_heartbeats_with_measurements(hub: RunningHub) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 from .browser import Pages
 from .conftest import RunningHub
 
@@ -43,3 +46,16 @@ async def test_outbox_survives_reload_and_sends_exactly_once(hub: RunningHub, pa
     questions = [q for q in hub.hub.state.questions.values() if q.site == "sa-thay"]
     assert len(questions) == 1 and questions[0].delegate["name"] == "Y Nhung"
     assert hub.hub.log.count() == 1
+
+
+async def test_op_ids_sort_by_time_so_the_log_index_takes_them_at_its_end(hub: RunningHub, pages: Pages) -> None:
+    page = await pages.open(hub, "/healthz")
+    ids = await page.evaluate("""async () => {
+      const { newOpId } = await import('/assets/hub.js');
+      const ids = [];
+      for (let i = 0; i < 3; i++) { ids.push(newOpId()); await new Promise((r) => setTimeout(r, 5)); }
+      return ids;
+    }""")
+    assert all(re.fullmatch(r"[0-9a-f]{32}", op_id) for op_id in ids), ids
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert abs(int(ids[0][:12], 16) / 1000 - time.time()) < 60  # the first 12 hex digits: the time in ms

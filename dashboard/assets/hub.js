@@ -40,9 +40,12 @@ export function askToken(message) {
   });
 }
 
+/** A fresh op_id that sorts by time: the time in ms (12 hex digits), then 80 random bits. The hub's
+ * log indexes op_ids: ids arriving in time order go in at the index's end, where random ones would
+ * rewrite a page of it per command (see new_op_id in sites/client.py). */
 export function newOpId() {
-  if (crypto.randomUUID) return crypto.randomUUID().replaceAll("-", "");
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const random = Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => b.toString(16).padStart(2, "0"));
+  return Date.now().toString(16).padStart(12, "0") + random.join("");
 }
 
 /** A failed command: `code` is the contract's error code. */

@@ -196,16 +196,15 @@ class Connection:
         if spec.stores:
             if not isinstance(op_id, str) or not 0 < len(op_id) <= 64:
                 raise InvalidFormat("op_id is required: a unique string of 1 to 64 characters")
-        elif op_id is not None:
+            return hub.execute(who, spec, hub.validate(who, spec, frame), op_id)
+        if op_id is not None:
             raise InvalidFormat(f"{spec.name} takes no op_id")
         cmd = hub.validate(who, spec, frame)
         if spec.name == "subscribe":
             return Subscription(cmd.since)
         if spec.name == "ping":
             return Answer({"sent": cmd.sent, "now": hub.clock()})
-        if spec.name == "site.heartbeat":
-            return hub.heartbeat(who, cmd)
-        return hub.execute(who, spec, cmd, op_id)
+        return hub.heartbeat(who, cmd)  # the one builtin left: site.heartbeat
 
     def _answer(self, msg_id: Any, outcome: Outcome) -> None:
         self.answers.append((msg_id, outcome))
@@ -219,6 +218,7 @@ class Connection:
         `awaiting_disk`, and the hub calls this again after the commit.
         """
         hub, answers = self.hub, self.answers
+        ready: list[bytes] = []  # written together: a commit frees several answers at once under load
         while answers:
             msg_id, outcome = answers[0]
             if isinstance(outcome, Answer):
@@ -229,14 +229,17 @@ class Connection:
             elif isinstance(outcome, Subscription):
                 answers.popleft()
                 result, catch_up = hub.subscribe(self, outcome.since)
-                self.send(encode(result_ok(msg_id, result)))
+                self.send_all([*ready, encode(result_ok(msg_id, result))])
+                ready = []
                 self.push(catch_up, durable_at=result["seq"])
                 continue
             else:
                 hub.stats.count(hub.stats.errors, outcome.code)
                 frame = result_error(msg_id, outcome.code, outcome.message)
             answers.popleft()
-            self.send(encode(frame))
+            ready.append(encode(frame))
+        if ready:
+            self.send_all(ready)
         if len(answers) < PENDING_ANSWERS:
             self._room.set()
 
@@ -267,20 +270,33 @@ class Connection:
             self.hub.subscribers.discard(self)
             asyncio.get_running_loop().create_task(self.ws.close(code=CLOSE_SLOW, message=b"too slow to keep up"))
 
-    def send(self, data: bytes, framed: bytes | None = None) -> None:
-        """A frame to go out now: written straight to an idle socket, else queued in order.
+    def send(self, data: bytes, framed: bytes) -> None:
+        """A pushed frame to go out now: written straight to an idle socket, else queued in order.
 
-        `framed` is the same frame with its websocket header, when a push frames it once for everyone.
+        `framed` is the same frame with its websocket header, framed once for every subscriber.
         Only when nothing is queued or being written, so frames never overtake each other; a socket whose
         kernel buffer is backing up goes through the queue, where a slow reader is caught and dropped.
         """
-        transport = self.transport
-        if (self.outbox.empty() and not self.sending and not self.closing and not self.ws.closed
-                and transport is not None and not transport.is_closing()
-                and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT):
-            transport.write(text_frame(data) if framed is None else framed)
+        if self._idle():
+            self.transport.write(framed)  # type: ignore[union-attr]
         else:
             self.push(data)
+
+    def send_all(self, frames: list[bytes]) -> None:
+        """Several frames to go out now, in order: one write (one system call) to an idle socket."""
+        if self._idle():
+            framed = text_frame(frames[0]) if len(frames) == 1 else b"".join([text_frame(data) for data in frames])
+            self.transport.write(framed)  # type: ignore[union-attr]
+        else:
+            for data in frames:
+                self.push(data)
+
+    def _idle(self) -> bool:
+        """Whether a frame may be written straight to the socket, ahead of nothing: see `send`."""
+        transport = self.transport
+        return (self.outbox.empty() and not self.sending and not self.closing and not self.ws.closed
+                and transport is not None and not transport.is_closing()
+                and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT)
 
     async def _writer(self) -> None:
         while True:
