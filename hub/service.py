@@ -86,6 +86,8 @@ class Hub:
         state.change_everything()  # after a failed write, subscribers get the state as the log holds it
         state.grace(self.clock())
         self._pushed_shared = {}
+        for conn in self.subscribers:
+            conn.caught_up = 0  # the seq may go back: what their catch-up held was lost with the failed write
         self.state = state
         log.info("state rebuilt: seq %d, %d questions", state.seq, len(state.questions))
 
@@ -218,6 +220,7 @@ class Hub:
             catch_up = encode({"type": "event", "seq": state.seq, "now": self.now_iso(), "events": [],
                                "since": since, **state.pushed_shared(), **state.rows(sites, questions, conn.who.agency)})
             mode = "delta"
+        conn.caught_up = state.seq
         self.subscribers.add(conn)
         self._pushed_shared = {}  # the next tick sends every shared part whole again (see _fanout_loop)
         return {"seq": state.seq, "mode": mode}, catch_up
@@ -278,9 +281,12 @@ class Hub:
                 continue  # a write failed: these changes were lost, and the rebuilt state is pushed whole
             if self.state is not state:
                 continue
+            sent = 0
             for conn in targets:
-                conn.send(frames[conn.who.agency], framed[conn.who.agency])
-            self.stats.frames_pushed += len(targets)
+                if conn.caught_up < seq:  # one that subscribed since these changes holds them in its catch-up
+                    conn.send(frames[conn.who.agency], framed[conn.who.agency])
+                    sent += 1
+            self.stats.frames_pushed += sent
 
     async def _status_loop(self) -> None:
         """Let the clock move statuses (a heartbeat that stops is `lost` within timeout + 1 s)."""

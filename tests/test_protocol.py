@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 import websockets
 
+from hub.config import Config
 from hub.store import EventLog
 from sites.client import AuthFailed, HubClient
 
@@ -175,6 +176,25 @@ async def test_pushes_carry_only_the_shared_parts_that_changed(hub: RunningHub) 
     pushed = await late.next_push(lambda f: f["type"] == "event" and f["seq"] >= fourth["seq"])
     assert {"event", "totals", "floor", "agenda", "agencies"} <= pushed.keys()
     assert pushed["floor"]["site"] == "kon-plong" and pushed["totals"]["attendance"] == 140
+
+
+async def test_a_new_subscriber_is_not_sent_the_changes_its_catch_up_holds(start_hub: StartHub,
+                                                                          config: Config) -> None:
+    slow_tick = config.limits.model_copy(update={"fanout_ms": 500})  # changes wait for the tick after subscribe
+    hub = await start_hub(cfg=config.model_copy(update={"limits": slow_tick}))
+    registrar = await hub.client("registrar", site="kon-plong")
+    before = await registrar.call("attendance.set", site="kon-plong", category="workers", count=120)
+    chair = await hub.client("chair")
+    caught_up = (await chair.call("subscribe"))["seq"]
+    assert caught_up == before["seq"]
+    snapshot = await chair.next_push()
+    assert snapshot["type"] == "snapshot" and snapshot["state"]["totals"]["attendance"] == 120
+    with pytest.raises(asyncio.TimeoutError):  # the next ticks: nothing is news to it
+        await chair.next_push(timeout=1.2)
+    after = await registrar.call("attendance.set", site="kon-plong", category="workers", count=130)
+    pushed = await chair.next_push()
+    assert pushed["type"] == "event" and pushed["seq"] == after["seq"] > caught_up
+    assert pushed["totals"]["attendance"] == 130 and chair.pushed.empty()
 
 
 async def test_resume_with_since_misses_nothing(hub: RunningHub) -> None:
