@@ -165,6 +165,16 @@ def print_headline(results: dict[str, Any]) -> None:
               f"bare broadcast {rate(bare, floors[1])}, ratio {ratio(hub, bare, *floors)} (target >= 0.7); "
               f"CPU-per-change ratio {cpu_ratio(hub_steps, bare_steps)}")
     if "target" in results:
-        steps = results["target"]["steps"]
-        print(f"  target load: update-to-dashboard p99 {max(s['push_p99_ms'] for s in steps):.1f} ms "
-              f"(target <= {P99_LIMIT_MS:.0f} ms)")
+        print(f"  {target_headline(results['target']['steps'])}")
+
+
+def target_headline(steps: list[dict[str, Any]]) -> str:
+    """The worst step's p99, marked when the generator was too busy to tell the hub's latency from its own.
+
+    A slower machine saturates the generator first (its readers parse every dashboard's frames in Python).
+    """
+    worst = max(steps, key=lambda s: s["push_p99_ms"])
+    busy = (f"; the generator at {worst['generator_cpu']:.0%} of its core in that step: this includes its own "
+            "lag, an upper bound, not the hub's figure" if worst["generator_cpu"] >= GENERATOR_BUSY else "")
+    p99 = worst["push_p99_ms"]
+    return f"target load: update-to-dashboard p99 {p99:.1f} ms (target <= {P99_LIMIT_MS:.0f} ms){busy}"

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 
-from bench.report import capped, ratio
+from bench.report import capped, ratio, target_headline
 
 from .conftest import ROOT
 
@@ -58,3 +58,12 @@ def test_a_step_only_a_saturated_generator_lagged_in_is_not_the_servers_limit() 
         return {"ack_p99_ms": p99, "generator_cpu": generator}
     assert capped([step(10, 0.5), step(300, 0.9)], "ack_p99_ms")  # the echo at 32,000/s: the generator's limit
     assert not capped([step(10, 0.5), step(300, 0.6)], "ack_p99_ms")  # the hub's own limit
+
+
+def test_a_target_p99_a_saturated_generator_measured_says_so() -> None:
+    def step(p99: float, generator: float) -> dict[str, float]:
+        return {"push_p99_ms": p99, "generator_cpu": generator}
+    assert target_headline([step(60, 0.5), step(62, 0.6)]) == \
+        "target load: update-to-dashboard p99 62.0 ms (target <= 100 ms)"
+    busy = target_headline([step(167.1, 0.95), step(80, 0.6)])
+    assert busy.startswith("target load: update-to-dashboard p99 167.1 ms (target <= 100 ms); the generator at 95%")
