@@ -87,7 +87,7 @@ class Hub:
         state.grace(self.clock())
         self._pushed_shared = {}
         for conn in self.subscribers:
-            conn.caught_up = 0  # the seq may go back: what their catch-up held was lost with the failed write
+            conn.caught_up = -1  # a new state counts its versions afresh: each gets the next push, whole
         self.state = state
         log.info("state rebuilt: seq %d, %d questions", state.seq, len(state.questions))
 
@@ -220,7 +220,7 @@ class Hub:
             catch_up = encode({"type": "event", "seq": state.seq, "now": self.now_iso(), "events": [],
                                "since": since, **state.pushed_shared(), **state.rows(sites, questions, conn.who.agency)})
             mode = "delta"
-        conn.caught_up = state.seq
+        conn.caught_up = state.version
         self.subscribers.add(conn)
         self._pushed_shared = {}  # the next tick sends every shared part whole again (see _fanout_loop)
         return {"seq": state.seq, "mode": mode}, catch_up
@@ -260,7 +260,7 @@ class Hub:
                 if not self.subscribers:
                     self.state.take_changes()
                 continue
-            state, seq = self.state, self.state.seq
+            state, seq, version = self.state, self.state.seq, self.state.version
             changes = state.take_changes()
             shared = self.state.pushed_shared()
             changed = {key: value for key, value in shared.items() if self._pushed_shared.get(key) != value}
@@ -283,7 +283,7 @@ class Hub:
                 continue
             sent = 0
             for conn in targets:
-                if conn.caught_up < seq:  # one that subscribed since these changes holds them in its catch-up
+                if conn.caught_up < version:  # one that subscribed since these changes holds them in its catch-up
                     conn.send(frames[conn.who.agency], framed[conn.who.agency])
                     sent += 1
             self.stats.frames_pushed += sent

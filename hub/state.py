@@ -88,6 +88,7 @@ class State:
         self.sites_ready = 0
         self.timeline: list[list[float]] = []
         self.changes = Changes()
+        self.version = 0  # bumped by every change a push carries: folded events, and heartbeats not stored
         self.heartbeat_push_seconds = max(config.heartbeat.interval_seconds, len(config.sites) / 100)
         self._fold: dict[str, Callable[[Event], dict[str, Any]]] = {
             "site.checkin": self._checkin, "site.check": self._check, "site.heartbeat": self._heartbeat_event,
@@ -110,6 +111,7 @@ class State:
             if len(self.ops) > RECENT_OPS:
                 self.ops.popitem(last=False)  # memory stays flat all day; the log answers older retries
         self.changes.events.append(event)
+        self.version += 1
         return result
 
     def take_changes(self) -> Changes:
@@ -166,6 +168,7 @@ class State:
         if changed or site.pushed_heartbeat is None or ts - site.pushed_heartbeat >= self.heartbeat_push_seconds:
             site.pushed_heartbeat = ts
             self.changes.sites.add(site.id)
+            self.version += 1
         return {"site": site.id, "link": link, "link_changed": changed}
 
     def link_for(self, measurements: dict[str, Any]) -> str | None:

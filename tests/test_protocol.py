@@ -15,7 +15,7 @@ from hub.config import Config
 from hub.store import EventLog
 from sites.client import AuthFailed, HubClient
 
-from .conftest import RunningHub, StartHub
+from .conftest import ManualClock, RunningHub, StartHub
 
 QUESTION = {"site": "dak-ha", "delegate": {"name": "Nguyễn Thị Lan", "unit": "Công ty Cao su Kon Tum"},
             "topic": "livelihood", "text": "Đề nghị hỗ trợ nhà ở cho công nhân khu công nghiệp Hòa Bình."}
@@ -195,6 +195,25 @@ async def test_a_new_subscriber_is_not_sent_the_changes_its_catch_up_holds(start
     pushed = await chair.next_push()
     assert pushed["type"] == "event" and pushed["seq"] == after["seq"] > caught_up
     assert pushed["totals"]["attendance"] == 130 and chair.pushed.empty()
+
+
+async def test_a_heartbeat_not_stored_still_reaches_a_subscriber_at_the_same_seq(start_hub: StartHub, config: Config,
+                                                                                  clock: ManualClock) -> None:
+    slow_tick = config.limits.model_copy(update={"fanout_ms": 500})
+    hub = await start_hub(cfg=config.model_copy(update={"limits": slow_tick}), clock=clock)
+    tech = await hub.client("technician", site="kon-plong")
+    await tech.call("site.checkin", site="kon-plong", technician="A Tuấn")
+    await tech.call("site.heartbeat", site="kon-plong", rtt_ms=35)  # the first is stored
+    await asyncio.sleep(0.6)  # a tick takes those changes
+    clock.advance(6)  # past the heartbeat's push interval, short of its store interval and the timeout
+    chair = await hub.client("chair")
+    caught_up = (await chair.call("subscribe"))["seq"]
+    await chair.next_push(lambda f: f["type"] == "snapshot")
+    beat = await tech.call("site.heartbeat", site="kon-plong", rtt_ms=35)
+    assert beat["seq"] == caught_up  # not stored: the seq did not move, yet the site's row did
+    pushed = await chair.next_push(timeout=2)
+    site = next(s for s in pushed["sites"] if s["id"] == "kon-plong")
+    assert pushed["seq"] == caught_up and site["last_heartbeat"] is not None
 
 
 async def test_resume_with_since_misses_nothing(hub: RunningHub) -> None:

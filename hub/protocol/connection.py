@@ -87,7 +87,7 @@ class Connection:
         self.bucket = TokenBucket(limits.rate_per_second, limits.rate_burst)
         self.strikes = 0
         self.closing = False
-        self.caught_up = 0  # the seq its catch-up frame holds: a tick's frame at or below it is news to nobody here
+        self.caught_up = -1  # the state version its catch-up holds: a tick at or below it is news to nobody here
 
     async def run(self) -> None:
         """Serve the connection until it closes; always leaves the hub's sets clean."""
