@@ -24,10 +24,10 @@ from typing import Any
 
 import orjson
 
-from hub.cli import event_loop, quiet_collector
+from hub.cli.main import event_loop, quiet_collector
 from hub.config import load_config
+from hub.core.hub import Hub
 from hub.protocol.connection import Connection
-from hub.service import Hub
 from hub.tokens import Identity
 from sites.client import new_op_id
 

@@ -25,8 +25,8 @@ from typing import Any
 import websockets
 
 from hub.config import Config, load_config
-from hub.state import State
-from hub.store import EventLog
+from hub.core.state import State
+from hub.log.sqlite import EventLog
 from hub.tokens import TokenStore
 from sites.client import HubClient
 

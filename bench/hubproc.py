@@ -11,9 +11,8 @@ from pathlib import Path
 
 import aiohttp
 
-
 # The installed `diemcau` entry point, run by this interpreter (not `-m hub.cli`, which imports cli twice).
-DIEMCAU = [sys.executable, "-c", "from hub.cli import main; main()"]
+DIEMCAU = [sys.executable, "-c", "from hub.cli.main import main; main()"]
 
 
 def free_port() -> int:

@@ -104,7 +104,7 @@ class Watched:
 def hub(config: Path, db: Path, profile: Path | None = None) -> Iterator[Watched]:
     """`diemcau serve` on a free loopback port; with `profile`, sampled by py-spy into a collapsed-stack file."""
     port = free_port()
-    server = Watched([sys.executable, "-c", "from hub.cli import main; main()", "serve", "--config", str(config),
+    server = Watched([sys.executable, "-c", "from hub.cli.main import main; main()", "serve", "--config", str(config),
                       "--db", str(db), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], port)
     spy = None
     if profile is not None:

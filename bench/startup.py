@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 
-from hub import snapshot
+from hub.log import snapshots as snapshot
 from hub.config import load_config
-from hub.state import State
-from hub.store import EventLog, connect
+from hub.core.state import State
+from hub.log.sqlite import EventLog, connect
 
 from .genconfig import site_id, write_config
 

@@ -1,5 +1,5 @@
 """`python -m hub` runs the diemcau command line."""
 
-from .cli import main
+from hub.cli.main import main
 
 main()

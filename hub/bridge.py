@@ -21,10 +21,10 @@ import httpx
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from .config import Bridge, Site
+from hub.config import Bridge, Site
 
 if TYPE_CHECKING:
-    from .service import Hub
+    from hub.core.hub import Hub
 
 log = logging.getLogger("diemcau.bridge")
 Presence = dict[str, str]  # site id -> "present" | "absent" | "unknown"

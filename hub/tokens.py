@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .store import connect, open_database
+from hub.log.sqlite import connect, open_database
 
 ROLES = ("admin", "moderator", "chair", "technician", "registrar", "agency", "viewer")
 SITE_ROLES = frozenset({"technician", "registrar"})

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from hub.app import create_app
 from hub.config import Config, load_config
-from hub.keys import HUB
-from hub.service import Hub
+from hub.core.hub import Hub
 from hub.tokens import TokenStore
+from hub.web.app import create_app
+from hub.web.keys import HUB
 from sites.client import HubClient
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,10 +21,10 @@ import websockets
 
 from bench.hubproc import DIEMCAU, HubProcess, free_port
 from hub import tokens as tokens_module
-from hub.cli import serve
+from hub.cli.main import serve
 from hub.config import Config, Server
-from hub.protocol.commands import COMMANDS
-from hub.tokens import ROLES, PAGE_FOR_ROLE, TokenStore
+from hub.core.commands import COMMANDS
+from hub.tokens import PAGE_FOR_ROLE, ROLES, TokenStore
 from sites.client import HubClient
 
 from .conftest import KON_TUM, RunningHub, StartHub

@@ -17,11 +17,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hub.app import create_app
 from hub.config import Config
-from hub.keys import HUB
-from hub.model import SiteState
+from hub.core.model import SiteState
 from hub.tokens import TokenStore
+from hub.web.app import create_app
+from hub.web.keys import HUB
 from sites.agent import Agent, AgentError, AgentOptions, backoff, stop, ws_url
 from sites.client import new_op_id
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from hub.cli import cli
+from hub.cli.main import cli
 
 from .conftest import KON_TUM, RunningHub
 

@@ -12,11 +12,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 
-from hub.app import create_app
-from hub.backup import backup_command, backup_database, parse_every, prune, schedule_backups, scheduled_name
 from hub.config import Config
-from hub.state import State
+from hub.core.state import State
+from hub.log.backup import backup_command, backup_database, parse_every, prune, schedule_backups, scheduled_name
 from hub.tokens import TokenStore
+from hub.web.app import create_app
 from sites.client import HubClient
 
 from .conftest import StartHub

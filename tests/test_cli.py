@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hub.cli import cli
+from hub.cli.main import cli
 from hub.tokens import TokenStore
 
 from .conftest import KON_TUM

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from hub.protocol.commands import COMMANDS, _data
+from hub.core.commands import COMMANDS, _data
 
 # Each stored command with its optional fields left out and given (None, nested models, floats, bools).
 EXAMPLES: dict[str, list[dict[str, Any]]] = {

@@ -15,7 +15,7 @@ import pytest
 from bench.crash import KON_TUM, run
 from bench.hubproc import DIEMCAU, free_port
 from hub.config import Config
-from hub.store import Event, EventLog, StoreError, connect, open_database
+from hub.log.sqlite import Event, EventLog, StoreError, connect, open_database
 
 
 async def test_sigkill_rounds_lose_and_double_nothing(tmp_path: Path) -> None:

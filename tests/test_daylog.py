@@ -8,7 +8,7 @@ import logging
 import orjson
 import pytest
 
-from hub.daylog import JsonFormatter
+from hub.core.daylog import JsonFormatter
 
 from .conftest import ManualClock, StartHub
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from hub.config import Config
-from hub.protocol.commands import COMMANDS
+from hub.core.commands import COMMANDS
 
 from .conftest import ROOT
 

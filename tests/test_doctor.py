@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 
+from hub.cli.doctor import Finding, check_clock, doctor_command, examine
 from hub.config import Config, load_config
-from hub.doctor import Finding, check_clock, doctor_command, examine
 from hub.tokens import TokenStore
 
 from .conftest import KON_TUM, StartHub

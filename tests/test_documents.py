@@ -16,11 +16,11 @@ import docx
 import pytest
 from click.testing import CliRunner
 
-from hub.cli import cli
+from hub.cli.main import cli
 from hub.config import Config, Documents
-from hub.documents import report_document
-from hub.official import MOTTO, NATION, vn_date
-from hub.report import build_report
+from hub.documents.letters import report_document
+from hub.documents.official import MOTTO, NATION, vn_date
+from hub.report.build import build_report
 
 from .conftest import KON_TUM, ManualClock, RunningHub, StartHub
 from .kontum_day import Expected, load_rows, replay

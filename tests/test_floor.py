@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.search import fold, similarity
+from hub.questions.search import fold, similarity
 from sites.client import CommandFailed, HubClient
 
 from .conftest import ManualClock, RunningHub

@@ -29,7 +29,7 @@ from websockets.sync.client import ClientConnection, connect
 from bench.crash import KON_TUM
 from bench.hubproc import HubProcess
 from hub.config import ConfigError, load_config, parse_config
-from hub.protocol.commands import COMMANDS
+from hub.core.commands import COMMANDS
 from hub.protocol.messages import ERROR_CODES, INTERNAL_ERROR
 from hub.tokens import TokenStore
 

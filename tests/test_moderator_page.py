@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from playwright.async_api import Page, expect
 
-from hub.search import fold
+from hub.questions.search import fold
 
 from .browser import ARTIFACTS, Pages
 from .conftest import ROOT, RunningHub

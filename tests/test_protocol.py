@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from hub.config import Config
-from hub.store import EventLog
+from hub.log.sqlite import EventLog
 from sites.client import AuthFailed, HubClient
 
 from .conftest import ManualClock, RunningHub, StartHub
@@ -292,7 +292,7 @@ async def test_foreign_origin_is_refused_but_no_origin_passes(hub: RunningHub) -
 
 
 async def test_retry_of_an_old_op_id_is_answered_from_the_log(hub: RunningHub, monkeypatch) -> None:
-    monkeypatch.setattr("hub.state.RECENT_OPS", 3)
+    monkeypatch.setattr("hub.core.state.RECENT_OPS", 3)
     client = await hub.client("registrar", site="dak-ha")
     first = await client.call("attendance.add", site="dak-ha", category="workers", delta=5, op_id="old-1")
     for n in range(5):

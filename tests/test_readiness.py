@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from hub.model import SiteState
-from hub.state import derive_status
+from hub.core.model import SiteState
+from hub.core.state import derive_status
 from sites.client import CommandFailed, HubClient
 
 from .conftest import ManualClock, RunningHub

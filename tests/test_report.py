@@ -25,12 +25,12 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
-from hub.cli import cli
+from hub.cli.main import cli
 from hub.config import Config, Heartbeat, load_config
-from hub.model import iso
-from hub.report_formats import csv_value, render_csv, sheet_names
-from hub.report_tables import Table, layout
-from hub.store import open_database
+from hub.core.model import iso
+from hub.log.sqlite import open_database
+from hub.report.formats import csv_value, render_csv, sheet_names
+from hub.report.tables import Table, layout
 from sites.client import HubClient
 
 from .browser import Pages

@@ -5,10 +5,10 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from hub import snapshot
+from hub.log import snapshots as snapshot
 from hub.config import Config
-from hub.state import State
-from hub.store import EventLog
+from hub.core.state import State
+from hub.log.sqlite import EventLog
 from sites.client import HubClient
 
 from .conftest import RunningHub, StartHub
@@ -84,7 +84,7 @@ async def test_snapshot_plus_tail_equals_full_fold(start_hub: StartHub, config: 
 async def test_restarted_hub_starts_from_the_snapshot(start_hub: StartHub, config: Config, db_path: Path,
                                                       monkeypatch) -> None:
     running, taken = await run_event(start_hub)
-    monkeypatch.setattr("hub.state.RECENT_OPS", 2)  # answers kept after a restart are evicted oldest first too
+    monkeypatch.setattr("hub.core.state.RECENT_OPS", 2)  # answers kept after a restart are evicted oldest first too
     again = await start_hub()
     full = full_fold(config, db_path)
     assert again.hub.state.seq == full.seq

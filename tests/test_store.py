@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from hub.store import MIGRATIONS, SCHEMA_VERSION, Event, EventLog
+from hub.log.sqlite import MIGRATIONS, SCHEMA_VERSION, Event, EventLog
 
 
 async def test_a_burst_shares_commits_and_every_event_is_durable(tmp_path: Path) -> None:

@@ -18,13 +18,28 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from ..store import StoreError
-from ..tokens import Identity
-from .messages import (CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_SLOW, INTERNAL_ERROR, Answer, HubError, InvalidFormat,
-                       RateLimited, auth_invalid, auth_ok, decode, encode, result_error, result_ok, text_frame)
+from hub.log.sqlite import StoreError
+from hub.protocol.messages import (
+    CLOSE_GOING_AWAY,
+    CLOSE_POLICY,
+    CLOSE_SLOW,
+    INTERNAL_ERROR,
+    Answer,
+    HubError,
+    InvalidFormat,
+    RateLimited,
+    auth_invalid,
+    auth_ok,
+    decode,
+    encode,
+    result_error,
+    result_ok,
+    text_frame,
+)
+from hub.tokens import Identity
 
 if TYPE_CHECKING:
-    from ..service import Hub
+    from hub.core.hub import Hub
 
 log = logging.getLogger("diemcau.ws")
 AUTH_TIMEOUT = 10.0

@@ -1,0 +1,1 @@
+"""The `diemcau` command line, one module per command."""

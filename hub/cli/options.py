@@ -1,0 +1,46 @@
+"""The options every command that reads an event shares (`--config`, `--db`) and how a command fails.
+
+A leaf: every command module imports it, and it imports no command.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hub.config import ConfigError, load_config
+from hub.log.sqlite import StoreError
+
+
+def default_db(config_path: Path) -> Path:
+    """The database sits next to the config: `<config stem>.db`."""
+    return config_path.with_suffix(".db")
+
+
+def fail(message: str) -> None:
+    click.secho(message, fg="red", err=True)
+    sys.exit(1)
+
+
+def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--config` and `--db`, loaded and checked once for every command that needs them."""
+    @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                  help="The event's TOML config, e.g. config/kon-tum-2023.toml.")
+    @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+                  help="The SQLite database. Default: next to the config, <config stem>.db.")
+    @functools.wraps(func)
+    def wrapper(config_path: Path, db_path: Path | None, **kwargs: Any) -> Any:
+        try:
+            config = load_config(config_path)
+        except ConfigError as exc:
+            fail(str(exc))
+        try:
+            return func(config=config, config_path=config_path, db_path=db_path or default_db(config_path), **kwargs)
+        except StoreError as exc:
+            fail(str(exc))
+    return wrapper

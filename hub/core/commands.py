@@ -1,0 +1,347 @@
+"""Every websocket command: its schema, the roles allowed, and the event it becomes.
+
+Handlers check what the schema cannot (that referenced things exist, that a move is allowed) and
+return the event to store; they never touch storage and never change state themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
+
+from hub.core.model import AGENCY_STATUSES, INCIDENT_KINDS, PHASES
+from hub.core.state import OPEN_QUESTION, TRANSITIONS, State
+from hub.protocol.messages import Conflict, NotFound, Unauthorized
+from hub.tokens import Identity
+
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+Text200 = Annotated[str, Field(min_length=1, max_length=200)]
+Note = Annotated[str, Field(max_length=1000)]
+IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+MAX_QUESTION_CHARS = 2000
+MAX_ANSWER_CHARS = 20000
+SCALARS = frozenset({str, int, float, bool})  # a command field's type when it is not a nested model
+PRE_PHASES = frozenset({"setup", "rehearsal"})  # when registrars may still hand in questions collected before the day
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Subscribe(Command):
+    since: Annotated[int, Field(ge=0)] | None = None
+
+
+class Ping(Command):
+    sent: StrictFloat | StrictInt | None = None
+
+
+class SiteCheckin(Command):
+    site: Id
+    technician: Text200
+    phone: Annotated[str, Field(max_length=40, pattern=r"^[0-9 +().-]*$")] | None = None
+
+
+class SiteCheck(Command):
+    site: Id
+    item: Id
+    ok: bool
+    note: Note | None = None
+
+
+class SiteHeartbeat(Command):
+    """A heartbeat takes any flat measurements beside `site` (rtt_ms, cpu, bridge_ms...)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    site: Id
+    rtt_ms: Annotated[float, Field(ge=0, le=600_000)] | None = None
+
+    @model_validator(mode="after")
+    def _flat(self) -> SiteHeartbeat:
+        extra = self.model_extra or {}
+        if len(extra) > 20:
+            raise ValueError("at most 20 measurements")
+        for key, value in extra.items():
+            if len(key) > 40 or not isinstance(value, (int, float, bool, str)) or (isinstance(value, str) and len(value) > 200):
+                raise ValueError(f"measurement {key[:40]!r} must be a number, a bool or a short string")
+        return self
+
+    def measurements(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"site"}, exclude_none=True)
+
+
+class SiteIncident(Command):
+    site: Id
+    kind: Literal[INCIDENT_KINDS]  # type: ignore[valid-type]
+    open: bool
+    note: Note = ""
+    incident: Id | None = None  # which incident to close; default: the latest open one of this kind
+
+
+class AttendanceSet(Command):
+    site: Id
+    category: Id
+    count: Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+class AttendanceAdd(Command):
+    site: Id
+    category: Id
+    delta: Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+
+
+class Delegate(Command):
+    name: Text200
+    unit: Annotated[str, Field(max_length=200)] = ""
+
+
+class QuestionSubmit(Command):
+    site: Id
+    delegate: Delegate
+    topic: Id
+    text: Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)]
+    agency: Id | None = None
+    wants_to_speak: bool = False
+    origin: Literal["floor", "pre"] = "floor"
+    answer_note: Annotated[str, Field(max_length=MAX_ANSWER_CHARS)] | None = None  # prepared answer, on import
+
+
+class QuestionUpdate(Command):
+    question: Id
+    status: Literal["submitted", "queued", "on_air", "answered", "deferred", "rejected"] | None = None
+    agency: Id | None = None
+    position: Annotated[float, Field(ge=-1e12, le=1e12, strict=False)] | None = None
+    merged_into: Id | None = None
+    answer_note: Annotated[str, Field(max_length=MAX_ANSWER_CHARS)] | None = None
+    reason: Note | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> QuestionUpdate:
+        if not self.model_fields_set - {"question"}:
+            raise ValueError("give at least one of status, agency, position, merged_into, answer_note, reason")
+        if self.merged_into is not None and self.status is not None:
+            raise ValueError("merged_into sets the status itself; leave status out")
+        return self
+
+
+class FloorCall(Command):
+    site: Id
+    question: Id | None = None
+
+
+class AgencyAttendance(Command):
+    agency: Id
+    status: Literal[AGENCY_STATUSES]  # type: ignore[valid-type]
+    delegate: Text200 | None = None
+    written_report: bool = False
+
+
+class EventPhase(Command):
+    phase: Literal[PHASES]  # type: ignore[valid-type]
+
+
+class QuestionAnswer(Command):
+    question: Id
+    kind: Literal["draft", "written"]
+    text: Annotated[str, Field(min_length=1, max_length=MAX_ANSWER_CHARS)]
+    reference: Annotated[str, Field(max_length=100)] | None = None
+    date: IsoDate | None = None
+
+    @model_validator(mode="after")
+    def _real_date(self) -> QuestionAnswer:
+        if self.date is not None:
+            try:
+                dt.date.fromisoformat(self.date)
+            except ValueError:
+                raise ValueError(f"date {self.date!r} is not a calendar date") from None
+        return self
+
+
+class AgendaAdvance(Command):
+    item: Id
+
+
+class Planned(NamedTuple):
+    """The event a command becomes, before it has a seq."""
+
+    type: str
+    site: str | None
+    data: dict[str, Any]
+
+
+Handler = Callable[[State, Identity, Any], Planned]
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    name: str
+    model: type[Command]
+    roles: frozenset[str]
+    handler: Handler | None  # None: handled by the connection itself (subscribe, ping, heartbeat)
+    stores: bool  # changes state, so it carries an op_id
+
+
+COMMANDS: dict[str, Spec] = {}
+ANY_ROLE = frozenset({"admin", "moderator", "chair", "technician", "registrar", "agency", "viewer"})
+
+
+def command(name: str, model: type[Command], roles: set[str] | frozenset[str], stores: bool = True
+            ) -> Callable[[Handler], Handler]:
+    """Register a command handler with its schema and the roles that may send it (admin always may)."""
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = Spec(name, model, frozenset(roles) | {"admin"}, handler, stores)
+        return handler
+    return register
+
+
+def builtin(name: str, model: type[Command], roles: frozenset[str]) -> None:
+    COMMANDS[name] = Spec(name, model, roles | {"admin"}, None, False)
+
+
+builtin("subscribe", Subscribe, ANY_ROLE)
+builtin("ping", Ping, ANY_ROLE)
+builtin("site.heartbeat", SiteHeartbeat, frozenset({"technician"}))
+
+
+def _site_exists(state: State, site: str) -> None:
+    if site not in state.sites:
+        raise NotFound(f"unknown site {site!r}")
+
+
+def _one_of(kind: str, value: str | None, known: frozenset[str]) -> None:
+    if value is not None and value not in known:
+        raise NotFound(f"unknown {kind} {value!r}")
+
+
+def _question(state: State, qid: str):
+    try:
+        return state.questions[qid]
+    except KeyError:
+        raise NotFound(f"unknown question {qid!r}") from None
+
+
+def _data(cmd: Command, *exclude: str) -> dict[str, Any]:
+    """The event's data: the command's fields but `site` (the event's own column), None left out.
+
+    What `model_dump(exclude=..., exclude_none=True)` gives for these flat models (a nested one, the
+    delegate, is dumped), read straight from the instance: 0.35 µs a command against model_dump's 0.74.
+    Scalars are told by their exact type: `isinstance(value, BaseModel)` goes through pydantic's metaclass.
+    """
+    return {key: value if type(value) in SCALARS else value.model_dump(exclude_none=True)
+            for key, value in cmd.__dict__.items() if value is not None and key != "site" and key not in exclude}
+
+
+@command("site.checkin", SiteCheckin, {"technician"})
+def site_checkin(state: State, who: Identity, cmd: SiteCheckin) -> Planned:
+    _site_exists(state, cmd.site)
+    return Planned("site.checkin", cmd.site, _data(cmd))
+
+
+@command("site.check", SiteCheck, {"technician"})
+def site_check(state: State, who: Identity, cmd: SiteCheck) -> Planned:
+    _site_exists(state, cmd.site)
+    _one_of("checklist item", cmd.item, state.config.item_ids["checklist"])
+    if state.sites[cmd.site].checked_in is None:
+        raise Conflict("check in first (site.checkin), then report checklist items")
+    return Planned("site.check", cmd.site, _data(cmd))
+
+
+@command("site.incident", SiteIncident, {"technician"})
+def site_incident(state: State, who: Identity, cmd: SiteIncident) -> Planned:
+    _site_exists(state, cmd.site)
+    data = _data(cmd, "incident")
+    if not cmd.open:
+        site = state.sites[cmd.site]
+        open_ones = [i for i in site.open_incidents() if (i.id == cmd.incident if cmd.incident else i.kind == cmd.kind)]
+        if not open_ones:
+            target = f"incident {cmd.incident!r}" if cmd.incident else f"{cmd.kind} incident"
+            raise NotFound(f"no open {target} at site {cmd.site!r}")
+        data["incident"] = open_ones[-1].id
+    return Planned("site.incident", cmd.site, data)
+
+
+def _attendance(state: State, cmd: AttendanceSet | AttendanceAdd, type_: str) -> Planned:
+    _site_exists(state, cmd.site)
+    _one_of("category", cmd.category, state.config.item_ids["categories"])
+    return Planned(type_, cmd.site, _data(cmd))
+
+
+@command("attendance.set", AttendanceSet, {"registrar"})
+def attendance_set(state: State, who: Identity, cmd: AttendanceSet) -> Planned:
+    return _attendance(state, cmd, "attendance.set")
+
+
+@command("attendance.add", AttendanceAdd, {"registrar"})
+def attendance_add(state: State, who: Identity, cmd: AttendanceAdd) -> Planned:
+    return _attendance(state, cmd, "attendance.add")
+
+
+@command("question.submit", QuestionSubmit, {"registrar", "moderator"})
+def question_submit(state: State, who: Identity, cmd: QuestionSubmit) -> Planned:
+    _site_exists(state, cmd.site)
+    _one_of("topic", cmd.topic, state.config.item_ids["topics"])
+    _one_of("agency", cmd.agency, state.config.item_ids["agencies"])
+    if cmd.origin == "pre" and who.role == "registrar" and state.phase not in PRE_PHASES:
+        raise Conflict(f"questions collected before the day (origin \"pre\") are taken in setup or rehearsal, "
+                       f"not while the event is {state.phase}")
+    return Planned("question.submit", cmd.site, _data(cmd))
+
+
+@command("question.update", QuestionUpdate, {"moderator"})
+def question_update(state: State, who: Identity, cmd: QuestionUpdate) -> Planned:
+    q = _question(state, cmd.question)
+    _one_of("agency", cmd.agency, state.config.item_ids["agencies"])
+    if cmd.merged_into is not None:
+        into = _question(state, cmd.merged_into)
+        if into.id == q.id or into.status == "merged" or q.status not in OPEN_QUESTION | {"deferred"}:
+            raise Conflict(f"cannot merge {q.id} ({q.status}) into {into.id} ({into.status})")
+    if cmd.status is not None and cmd.status != q.status and cmd.status not in TRANSITIONS[q.status]:
+        raise Conflict(f"question {q.id} is {q.status}; it cannot become {cmd.status}")
+    if cmd.status == "deferred" and not (cmd.agency or q.agency):
+        raise Conflict(f"question {q.id} needs an answering agency before it is deferred")
+    return Planned("question.update", q.site, _data(cmd))
+
+
+@command("floor.call", FloorCall, {"moderator", "chair"})
+def floor_call(state: State, who: Identity, cmd: FloorCall) -> Planned:
+    _site_exists(state, cmd.site)
+    if cmd.question is not None:
+        q = _question(state, cmd.question)
+        askers = {q.site, *(a["site"] for a in q.co_askers)}
+        if cmd.site not in askers:
+            raise Conflict(f"question {q.id} was not asked at site {cmd.site!r}")
+        if q.status != "on_air" and "on_air" not in TRANSITIONS[q.status]:
+            raise Conflict(f"question {q.id} is {q.status}; it cannot go on air")
+    return Planned("floor.call", cmd.site, _data(cmd))
+
+
+@command("agency.attendance", AgencyAttendance, {"moderator"})
+def agency_attendance(state: State, who: Identity, cmd: AgencyAttendance) -> Planned:
+    _one_of("agency", cmd.agency, state.config.item_ids["agencies"])
+    return Planned("agency.attendance", None, _data(cmd))
+
+
+@command("event.phase", EventPhase, {"moderator"})
+def event_phase(state: State, who: Identity, cmd: EventPhase) -> Planned:
+    return Planned("event.phase", None, _data(cmd))
+
+
+@command("question.answer", QuestionAnswer, {"agency", "moderator"})
+def question_answer(state: State, who: Identity, cmd: QuestionAnswer) -> Planned:
+    q = _question(state, cmd.question)
+    if who.role == "agency" and q.agency != who.agency:
+        raise Unauthorized(f"question {q.id} is not assigned to agency {who.agency!r}")
+    if cmd.kind == "written" and q.status in ("merged", "rejected", "answered_written"):
+        raise Conflict(f"question {q.id} is {q.status}; it takes no written answer")
+    return Planned("question.answer", q.site, _data(cmd))
+
+
+@command("agenda.advance", AgendaAdvance, {"moderator"})
+def agenda_advance(state: State, who: Identity, cmd: AgendaAdvance) -> Planned:
+    _one_of("programme item", cmd.item, state.config.item_ids["agenda"])
+    return Planned("agenda.advance", None, _data(cmd))

@@ -1,0 +1,1 @@
+"""Questions around the day: import, search, and the written answers' deadlines."""

@@ -1,0 +1,1 @@
+"""The HTTP side: the app factory, pages, the JSON API, the report and metrics endpoints."""

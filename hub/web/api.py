@@ -1,0 +1,92 @@
+"""HTTP endpoints: health, the state snapshot, bearer-token checks, and the websocket handshake."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import orjson
+from aiohttp import web
+
+from hub.protocol.connection import Connection
+from hub.tokens import Identity
+from hub.web.keys import HUB
+
+REPORT_ROLES = frozenset({"admin", "moderator", "chair"})
+
+
+async def require(request: web.Request, roles: Iterable[str] | None = None) -> Identity:
+    """The bearer token's identity; 401 when missing or wrong, 403 when the role may not."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise web.HTTPUnauthorized(text='{"error": "a bearer token is required"}', content_type="application/json",
+                                   headers={"WWW-Authenticate": "Bearer"})
+    who = await request.app[HUB].authenticate(token.strip())
+    if who is None:
+        raise web.HTTPUnauthorized(text='{"error": "unknown or revoked token"}', content_type="application/json",
+                                   headers={"WWW-Authenticate": "Bearer"})
+    if roles is not None and who.role not in roles:
+        raise web.HTTPForbidden(text=f'{{"error": "role {who.role} may not read this"}}',
+                                content_type="application/json")
+    return who
+
+
+async def healthz(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    return web.json_response({
+        "status": "ok", "event": hub.config.event.id, "seq": hub.state.seq, "durable_seq": hub.log.durable_seq,
+        "phase": hub.state.phase, "connections": len(hub.connections), "subscribers": len(hub.subscribers),
+        "uptime_seconds": round(hub.clock() - hub.started, 1),
+    })
+
+
+async def api_state(request: web.Request) -> web.Response:
+    who = await require(request)
+    hub = request.app[HUB]
+    snapshot = hub.state.snapshot(who.agency)
+    snapshot["now"] = hub.now_iso()
+    return json_response(snapshot)
+
+
+def json_response(data: object, status: int = 200) -> web.Response:
+    """A JSON answer encoded with orjson (dates, dataclasses, Vietnamese text as UTF-8)."""
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def origin_allowed(request: web.Request) -> bool:
+    """Browsers must come from the hub's own origin or the allow-list; non-browsers send no Origin."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    allowed = request.app[HUB].config.server.allowed_origins
+    if origin in allowed:
+        return True
+    return urlsplit(origin).netloc.lower() == (request.host or "").lower()
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB]
+    if not origin_allowed(request):
+        raise web.HTTPForbidden(text=f"origin {request.headers.get('Origin')!r} is not allowed")
+    limit = hub.config.limits.max_frame_bytes
+    # No permessage-deflate: it would compress every pushed frame again per client and keep a zlib
+    # context (hundreds of KB) per connection; frames are encoded once and sent as the same bytes.
+    ws = web.WebSocketResponse(max_msg_size=limit * 4, heartbeat=30, decode_text=False, compress=False)
+    await ws.prepare(request)
+    conn = Connection(hub, ws, request.remote or "?", request.transport)
+    try:
+        await conn.run()
+    except asyncio.CancelledError:
+        raise
+    finally:
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/state", api_state)
+    app.router.add_get("/ws", websocket)

@@ -1,0 +1,143 @@
+"""`GET /metrics` in Prometheus text format, for the IT centre's monitoring on the day.
+
+Each app has its own registry (tests run many hubs in one process). Gauges and counters are read
+from the hub when scraped; the two histograms count every sample as the log records it. Reading
+needs a bearer token of role `admin` or `viewer` (give Prometheus a viewer token: it can read, not act).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from hub.core.hub import Hub
+from hub.core.model import QUESTION_STATUSES, SITE_STATUSES
+from hub.tokens import ROLES
+from hub.web.api import require
+from hub.web.keys import HUB
+
+METRICS_ROLES = frozenset({"admin", "viewer"})
+ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+
+
+class ObservedSamples(list[float]):
+    """A sample list that also feeds a histogram, so trimming the list never loses a count."""
+
+    def __init__(self, samples: Iterable[float], observe: Callable[[float], None]) -> None:
+        super().__init__(samples)
+        self.observe = observe
+
+    def append(self, value: float) -> None:
+        super().append(value)
+        self.observe(value)
+
+    def extend(self, values: Iterable[float]) -> None:
+        values = list(values)
+        super().extend(values)
+        for value in values:
+            self.observe(value)
+
+
+class Buckets:
+    """A histogram's counts, kept plainly: prometheus_client's `Histogram` takes a lock per observation,
+    and the log observes every event it stores (a few % of the loop at 16,000 commands a second)."""
+
+    def __init__(self, name: str, doc: str, bounds: tuple[float, ...]) -> None:
+        self.name, self.doc, self.bounds = name, doc, bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1  # le: a value equal to a bound is in it
+        self.sum += value
+
+    def family(self) -> HistogramMetricFamily:
+        bounds = [floatToGoString(b) for b in self.bounds] + ["+Inf"]
+        return HistogramMetricFamily(self.name, self.doc, buckets=list(zip(bounds, itertools.accumulate(self.counts))),
+                                     sum_value=self.sum)
+
+
+class HubCollector(Collector):
+    """Reads the hub's counters and state at scrape time."""
+
+    def __init__(self, hub: Hub, histograms: list[Buckets]) -> None:
+        self.hub, self.histograms = hub, histograms
+
+    def collect(self) -> Iterator[Metric]:
+        hub = self.hub
+        for histogram in self.histograms:
+            yield histogram.family()
+        yield _gauge("diemcau_connections", "Open websocket connections by role.", "role",
+                     _count(conn.who.role if conn.who else "unauthenticated" for conn in hub.connections),
+                     [*ROLES, "unauthenticated"])
+        yield GaugeMetricFamily("diemcau_subscribers", "Connections receiving pushed changes.", len(hub.subscribers))
+        yield _counter("diemcau_commands", "State-changing commands received, by type.", "type", hub.stats.commands)
+        yield _counter("diemcau_errors", "Error answers sent, by error code.", "code", hub.stats.errors)
+        yield CounterMetricFamily("diemcau_frames_pushed", "Frames queued to subscribers.", hub.stats.frames_pushed)
+        yield CounterMetricFamily("diemcau_slow_clients_dropped", "Clients dropped for not reading.",
+                                  hub.stats.slow_dropped)
+        yield CounterMetricFamily("diemcau_loop_stalls", "Times the event loop stopped for 0.2 s or more.",
+                                  hub.stats.loop_stalls)
+        yield GaugeMetricFamily("diemcau_event_log_seq", "Seq of the newest event (the event log's size).",
+                                hub.state.seq)
+        yield GaugeMetricFamily("diemcau_event_log_durable_seq", "Seq of the newest event on disk.", hub.log.durable_seq)
+        yield CounterMetricFamily("diemcau_commit_batches", "Group commits (fsyncs) of the event log.", hub.log.batches)
+        yield _gauge("diemcau_sites", "Sites by status.", "status",
+                     _count(site.status for site in hub.state.sites.values()), SITE_STATUSES)
+        yield _gauge("diemcau_questions", "Questions by status.", "status",
+                     _count(q.status for q in hub.state.questions.values()), QUESTION_STATUSES)
+        yield GaugeMetricFamily("diemcau_attendance", "People present over every site.", hub.state.present_total)
+        yield GaugeMetricFamily("diemcau_attendance_expected", "People expected over every site.",
+                                hub.config.expected_total)
+
+
+def _count(values: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for value in values:
+        out[value] = out.get(value, 0) + 1
+    return out
+
+
+def _gauge(name: str, doc: str, label: str, values: dict[str, int], always: Iterable[str]) -> GaugeMetricFamily:
+    """A labelled gauge that lists every known label value, zero included, so graphs never gap."""
+    family = GaugeMetricFamily(name, doc, labels=[label])
+    for key in dict.fromkeys([*always, *values]):
+        family.add_metric([key], values.get(key, 0))
+    return family
+
+
+def _counter(name: str, doc: str, label: str, values: dict[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], value)
+    return family
+
+
+def instrument(hub: Hub) -> CollectorRegistry:
+    """A registry for this hub: its collector, with histograms fed by the log's own sample lists."""
+    acks = Buckets("diemcau_ack_seconds", "Time from an event's append to its fsync: what an answer waits for.",
+                   ACK_BUCKETS)
+    batches = Buckets("diemcau_commit_batch_size", "Events per group commit of the event log.", BATCH_BUCKETS)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(HubCollector(hub, [acks, batches]))
+    hub.log.durable_seconds = ObservedSamples(hub.log.durable_seconds, acks.observe)  # type: ignore[assignment]
+    hub.log.batch_sizes = ObservedSamples(hub.log.batch_sizes, batches.observe)  # type: ignore[assignment]
+    return registry
+
+
+def add_routes(app: web.Application) -> None:
+    registry = instrument(app[HUB])
+
+    async def metrics(request: web.Request) -> web.Response:
+        await require(request, METRICS_ROLES)
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_get("/metrics", metrics)
