@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from hub.log import snapshots as snapshot
 from hub.config import load_config
 from hub.core.state import State
+from hub.log import snapshots as snapshot
 from hub.log.sqlite import EventLog, connect
 
 from .genconfig import site_id, write_config

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.log.sqlite import connect, open_database
+from hub.roles import ROLES, SITE_BOUND
 
-ROLES = ("admin", "moderator", "chair", "technician", "registrar", "agency", "viewer")
-SITE_ROLES = frozenset({"technician", "registrar"})
 PAGE_FOR_ROLE = {
     "admin": "/moderator",
     "moderator": "/moderator",
@@ -79,8 +78,8 @@ class TokenStore:
         for role, site, agency, label in specs:
             if role not in ROLES:
                 raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-            if (role in SITE_ROLES) != (site is not None):
-                raise ValueError(f"role {role} {'needs' if role in SITE_ROLES else 'takes no'} --site")
+            if (role in SITE_BOUND) != (site is not None):
+                raise ValueError(f"role {role} {'needs' if role in SITE_BOUND else 'takes no'} --site")
             if (role == "agency") != (agency is not None):
                 raise ValueError(f"role {role} {'needs' if role == 'agency' else 'takes no'} --agency")
             token_id, secret = secrets.token_hex(4), secrets.token_urlsafe(18)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from hub.log import snapshots as snapshot
 from hub.config import Config
 from hub.core.state import State
+from hub.log import snapshots as snapshot
 from hub.log.sqlite import EventLog
 from sites.client import HubClient
 

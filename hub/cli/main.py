@@ -21,7 +21,8 @@ from hub.cli.report import report_command
 from hub.config import Config, ConfigError, load_config
 from hub.core.daylog import configure as configure_logging
 from hub.log.backup import backup_command, parse_every, schedule_backups
-from hub.tokens import ROLES, IssuedToken, TokenStore
+from hub.roles import ROLES
+from hub.tokens import IssuedToken, TokenStore
 from sites.agent import agent_command
 from sites.simulator import local_ws_url, run_in_app, simulate_command
 

@@ -22,10 +22,10 @@ from hub.config import Config
 from hub.documents.official import Issuer, closing, grid, header, line, new_document, para, title, to_bytes, vn_date
 from hub.questions.deadlines import today
 from hub.report.build import hub_report
+from hub.roles import DOCUMENT_READERS
 from hub.web.api import require
 from hub.web.keys import HUB
 
-DOWNLOAD_ROLES = frozenset({"admin", "moderator"})
 REPORT_NAME = "bao-cao-ket-qua.docx"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 ATTENDANCE = {"head": "Thủ trưởng dự", "deputy": "Cấp phó dự", "absent": "Vắng"}
@@ -233,14 +233,14 @@ def _day(request: web.Request) -> dt.date:
 
 async def api_list(request: web.Request) -> web.Response:
     """GET /api/documents: the documents on offer, for the moderator console to list."""
-    await require(request, DOWNLOAD_ROLES)
+    await require(request, DOCUMENT_READERS)
     hub = request.app[HUB]
     return web.json_response({"documents": catalogue(hub.config, await hub_report(hub))})
 
 
 async def api_one(request: web.Request) -> web.Response:
     """GET /api/documents/{name}: one .docx."""
-    await require(request, DOWNLOAD_ROLES)
+    await require(request, DOCUMENT_READERS)
     hub, name = request.app[HUB], request.match_info["name"]
     day = _day(request)
     report = await hub_report(hub)
@@ -253,7 +253,7 @@ async def api_one(request: web.Request) -> web.Response:
 
 async def api_zip(request: web.Request) -> web.Response:
     """GET /api/documents.zip: every document in one archive."""
-    await require(request, DOWNLOAD_ROLES)
+    await require(request, DOCUMENT_READERS)
     hub = request.app[HUB]
     day = _day(request)
     body = await asyncio.to_thread(_zip, hub.config, await hub_report(hub), day)

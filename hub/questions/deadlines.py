@@ -13,12 +13,12 @@ from aiohttp import web
 
 from hub.core.model import Question
 from hub.core.state import State
+from hub.roles import DEADLINE_READERS
 from hub.web.api import require
 from hub.web.keys import HUB
 
 NO_ANSWER_NEEDED = frozenset({"merged", "rejected"})
 IN_WRITING = frozenset({"deferred", "answered_written"})
-READERS = frozenset({"admin", "moderator", "chair", "agency"})
 
 
 def today(tz: dt.tzinfo, now: float) -> dt.date:
@@ -100,7 +100,7 @@ def for_agency(report: dict[str, Any], agency: str) -> dict[str, Any]:
 
 async def api_deadlines(request: web.Request) -> web.Response:
     """GET /api/deadlines: progress against the plan for moderator, chair and admin; an agency sees its own row."""
-    who = await require(request, READERS)
+    who = await require(request, DEADLINE_READERS)
     hub = request.app[HUB]
     report = progress(hub.state, hub.clock())
     return web.json_response(for_agency(report, who.agency or "") if who.role == "agency" else report)

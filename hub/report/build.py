@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub.config import Config
-from hub.core.model import Question, iso
+from hub.core.model import AGENCY_STATUSES, Question, iso
 from hub.core.state import State
 from hub.log.sqlite import Event, EventLog, StoreError
 from hub.questions.deadlines import IN_WRITING
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 OUTCOMES = ("answered", "deferred", "answered_written", "rejected", "merged", "open")
 DOWN = frozenset({"lost", "degraded", "offline"})
-AGENCY_STATUSES = ("head", "deputy", "absent", "unrecorded")
+REPORTED_AGENCY_STATUSES = (*AGENCY_STATUSES, "unrecorded")  # an agency nobody recorded is counted apart
 TIMELINE_POINTS = 240
 PROGRESS_EVERY = 2000
 
@@ -225,7 +225,7 @@ class Model:
             rows.append({"agency": agency.id, "name": agency.name, "short": agency.short,
                          "status": record.get("status", "unrecorded"), "delegate": record.get("delegate"),
                          "written_report": bool(record.get("written_report")), "at": record.get("at")})
-        counts = {status: sum(r["status"] == status for r in rows) for status in AGENCY_STATUSES}
+        counts = {status: sum(r["status"] == status for r in rows) for status in REPORTED_AGENCY_STATUSES}
         counts["with_report"] = sum(r["written_report"] for r in rows)
         return {"rows": rows, "counts": counts}
 

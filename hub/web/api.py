@@ -13,8 +13,6 @@ from hub.protocol.connection import Connection
 from hub.tokens import Identity
 from hub.web.keys import HUB
 
-REPORT_ROLES = frozenset({"admin", "moderator", "chair"})
-
 
 async def require(request: web.Request, roles: Iterable[str] | None = None) -> Identity:
     """The bearer token's identity; 401 when missing or wrong, 403 when the role may not."""

@@ -19,11 +19,10 @@ from prometheus_client.utils import floatToGoString
 
 from hub.core.hub import Hub
 from hub.core.model import QUESTION_STATUSES, SITE_STATUSES
-from hub.tokens import ROLES
+from hub.roles import METRICS_READERS, ROLES
 from hub.web.api import require
 from hub.web.keys import HUB
 
-METRICS_ROLES = frozenset({"admin", "viewer"})
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
@@ -137,7 +136,7 @@ def add_routes(app: web.Application) -> None:
     registry = instrument(app[HUB])
 
     async def metrics(request: web.Request) -> web.Response:
-        await require(request, METRICS_ROLES)
+        await require(request, METRICS_READERS)
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_get("/metrics", metrics)

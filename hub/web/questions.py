@@ -6,10 +6,10 @@ from aiohttp import BodyPartReader, web
 
 from hub.questions.importer import ImportFileError, parse_questions, report, store
 from hub.questions.search import search, similar
+from hub.roles import IMPORTERS
 from hub.web.api import json_response, require
 from hub.web.keys import HUB
 
-IMPORT_ROLES = frozenset({"admin", "moderator"})
 MAX_IMPORT_BYTES = 4 * 1024 * 1024
 
 
@@ -44,7 +44,7 @@ async def similar_questions(request: web.Request) -> web.Response:
 
 async def import_questions(request: web.Request) -> web.Response:
     """`POST /api/questions/import[?dry_run=1]`: a CSV or XLSX file, raw or as multipart field `file`."""
-    who = await require(request, IMPORT_ROLES)
+    who = await require(request, IMPORTERS)
     hub = request.app[HUB]
     data = await _upload(request)
     try:

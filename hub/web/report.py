@@ -17,7 +17,8 @@ from aiohttp import web
 from hub.report.build import hub_report
 from hub.report.formats import MEDIA_TYPES, RENDERERS
 from hub.report.tables import LANGS
-from hub.web.api import REPORT_ROLES, require
+from hub.roles import REPORT_READERS
+from hub.web.api import require
 from hub.web.keys import HUB
 from hub.web.pages import DASHBOARD, SECURITY_HEADERS
 
@@ -39,7 +40,7 @@ async def respond(request: web.Request, form: str) -> web.Response:
 
 def route(form: str):
     async def handler(request: web.Request) -> web.Response:
-        await require(request, REPORT_ROLES)
+        await require(request, REPORT_READERS)
         return await respond(request, form)
     return handler
 
@@ -56,7 +57,7 @@ async def report_page(request: web.Request) -> web.Response:
     if "Authorization" not in request.headers and request.headers.get("Sec-Fetch-Mode") == "navigate":
         return shell(200)
     try:
-        await require(request, REPORT_ROLES)
+        await require(request, REPORT_READERS)
     except web.HTTPUnauthorized:
         return shell(401)
     return await respond(request, "html")
