@@ -8,8 +8,8 @@ from typing import Any
 
 import websockets
 
+from hub.core.errors import Answer, Conflict
 from hub.protocol.connection import Connection
-from hub.protocol.messages import Answer, Conflict
 
 from .conftest import RunningHub
 

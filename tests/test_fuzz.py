@@ -30,7 +30,7 @@ from bench.crash import KON_TUM
 from bench.hubproc import HubProcess
 from hub.config import ConfigError, load_config, parse_config
 from hub.core.commands import COMMANDS
-from hub.protocol.messages import ERROR_CODES, INTERNAL_ERROR
+from hub.core.errors import ERROR_CODES, INTERNAL_ERROR
 from hub.tokens import TokenStore
 
 EXAMPLES = int(os.environ.get("DIEMCAU_FUZZ_EXAMPLES", "40"))

@@ -1,7 +1,9 @@
 """Every websocket command: its schema, the roles allowed, and the event it becomes.
 
-Handlers check what the schema cannot (that referenced things exist, that a move is allowed) and
-return the event to store; they never touch storage and never change state themselves.
+Each command declares its schema, its roles and its binding (to the caller's site, or to its agency's
+questions) at registration; the hub's one dispatch decides authority from that. Handlers check only the
+domain (that referenced things exist, that a move is allowed) and return the event to store; they never
+touch storage and never change state themselves.
 """
 
 from __future__ import annotations
@@ -9,14 +11,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
+from hub import roles
+from hub.core.errors import Answer, Conflict, NotFound, Subscription
 from hub.core.model import AGENCY_STATUSES, INCIDENT_KINDS, PHASES
 from hub.core.state import OPEN_QUESTION, TRANSITIONS, State
-from hub.protocol.messages import Conflict, NotFound, Unauthorized
 from hub.tokens import Identity
+
+if TYPE_CHECKING:
+    from hub.core.hub import Hub
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
@@ -174,38 +180,58 @@ class Planned(NamedTuple):
     data: dict[str, Any]
 
 
-Handler = Callable[[State, Identity, Any], Planned]
+Handler = Callable[[State, Identity, Any], Planned]  # a stored command: decides its event from the state
+Builtin = Callable[["Hub", Identity, Any], "Answer | Subscription"]  # answered by the hub itself
+Binding = Literal["site", "question"] | None
 
 
 @dataclass(frozen=True, slots=True)
 class Spec:
+    """A command as registered: what the dispatch needs to parse it, authorise it and run it."""
+
     name: str
     model: type[Command]
     roles: frozenset[str]
-    handler: Handler | None  # None: handled by the connection itself (subscribe, ping, heartbeat)
-    stores: bool  # changes state, so it carries an op_id
+    handler: Handler | Builtin
+    stores: bool  # changes state, so it carries an op_id and its handler returns the event to store
+    bound: Binding  # "site": a site-bound token may name only its own site; "question": an agency token
+    #                 may name only a question assigned to its agency
 
 
 COMMANDS: dict[str, Spec] = {}
-ANY_ROLE = frozenset({"admin", "moderator", "chair", "technician", "registrar", "agency", "viewer"})
 
 
-def command(name: str, model: type[Command], roles: set[str] | frozenset[str], stores: bool = True
+def command(name: str, model: type[Command], roles: set[str] | frozenset[str], bound: Binding = None
             ) -> Callable[[Handler], Handler]:
-    """Register a command handler with its schema and the roles that may send it (admin always may)."""
+    """Register a stored command with its schema, the roles that may send it (admin always may) and its binding."""
     def register(handler: Handler) -> Handler:
-        COMMANDS[name] = Spec(name, model, frozenset(roles) | {"admin"}, handler, stores)
+        COMMANDS[name] = Spec(name, model, frozenset(roles) | {"admin"}, handler, True, bound)
         return handler
     return register
 
 
-def builtin(name: str, model: type[Command], roles: frozenset[str]) -> None:
-    COMMANDS[name] = Spec(name, model, roles | {"admin"}, None, False)
+def builtin(name: str, model: type[Command], roles: set[str] | frozenset[str], bound: Binding = None
+            ) -> Callable[[Builtin], Builtin]:
+    """Register a command the hub answers itself, with no op_id (it may still store an event: a heartbeat)."""
+    def register(handler: Builtin) -> Builtin:
+        COMMANDS[name] = Spec(name, model, frozenset(roles) | {"admin"}, handler, False, bound)
+        return handler
+    return register
 
 
-builtin("subscribe", Subscribe, ANY_ROLE)
-builtin("ping", Ping, ANY_ROLE)
-builtin("site.heartbeat", SiteHeartbeat, frozenset({"technician"}))
+@builtin("subscribe", Subscribe, roles.ANY)
+def subscribe(hub: Hub, who: Identity, cmd: Subscribe) -> Subscription:
+    return Subscription(cmd.since)
+
+
+@builtin("ping", Ping, roles.ANY)
+def ping(hub: Hub, who: Identity, cmd: Ping) -> Answer:
+    return Answer({"sent": cmd.sent, "now": hub.clock()})
+
+
+@builtin("site.heartbeat", SiteHeartbeat, {"technician"}, bound="site")
+def site_heartbeat(hub: Hub, who: Identity, cmd: SiteHeartbeat) -> Answer:
+    return hub.heartbeat(who, cmd)
 
 
 def _site_exists(state: State, site: str) -> None:
@@ -236,13 +262,13 @@ def _data(cmd: Command, *exclude: str) -> dict[str, Any]:
             for key, value in cmd.__dict__.items() if value is not None and key != "site" and key not in exclude}
 
 
-@command("site.checkin", SiteCheckin, {"technician"})
+@command("site.checkin", SiteCheckin, {"technician"}, bound="site")
 def site_checkin(state: State, who: Identity, cmd: SiteCheckin) -> Planned:
     _site_exists(state, cmd.site)
     return Planned("site.checkin", cmd.site, _data(cmd))
 
 
-@command("site.check", SiteCheck, {"technician"})
+@command("site.check", SiteCheck, {"technician"}, bound="site")
 def site_check(state: State, who: Identity, cmd: SiteCheck) -> Planned:
     _site_exists(state, cmd.site)
     _one_of("checklist item", cmd.item, state.config.item_ids["checklist"])
@@ -251,7 +277,7 @@ def site_check(state: State, who: Identity, cmd: SiteCheck) -> Planned:
     return Planned("site.check", cmd.site, _data(cmd))
 
 
-@command("site.incident", SiteIncident, {"technician"})
+@command("site.incident", SiteIncident, {"technician"}, bound="site")
 def site_incident(state: State, who: Identity, cmd: SiteIncident) -> Planned:
     _site_exists(state, cmd.site)
     data = _data(cmd, "incident")
@@ -271,17 +297,17 @@ def _attendance(state: State, cmd: AttendanceSet | AttendanceAdd, type_: str) ->
     return Planned(type_, cmd.site, _data(cmd))
 
 
-@command("attendance.set", AttendanceSet, {"registrar"})
+@command("attendance.set", AttendanceSet, {"registrar"}, bound="site")
 def attendance_set(state: State, who: Identity, cmd: AttendanceSet) -> Planned:
     return _attendance(state, cmd, "attendance.set")
 
 
-@command("attendance.add", AttendanceAdd, {"registrar"})
+@command("attendance.add", AttendanceAdd, {"registrar"}, bound="site")
 def attendance_add(state: State, who: Identity, cmd: AttendanceAdd) -> Planned:
     return _attendance(state, cmd, "attendance.add")
 
 
-@command("question.submit", QuestionSubmit, {"registrar", "moderator"})
+@command("question.submit", QuestionSubmit, {"registrar", "moderator"}, bound="site")
 def question_submit(state: State, who: Identity, cmd: QuestionSubmit) -> Planned:
     _site_exists(state, cmd.site)
     _one_of("topic", cmd.topic, state.config.item_ids["topics"])
@@ -331,11 +357,9 @@ def event_phase(state: State, who: Identity, cmd: EventPhase) -> Planned:
     return Planned("event.phase", None, _data(cmd))
 
 
-@command("question.answer", QuestionAnswer, {"agency", "moderator"})
+@command("question.answer", QuestionAnswer, {"agency", "moderator"}, bound="question")
 def question_answer(state: State, who: Identity, cmd: QuestionAnswer) -> Planned:
     q = _question(state, cmd.question)
-    if who.role == "agency" and q.agency != who.agency:
-        raise Unauthorized(f"question {q.id} is not assigned to agency {who.agency!r}")
     if cmd.kind == "written" and q.status in ("merged", "rejected", "answered_written"):
         raise Conflict(f"question {q.id} is {q.status}; it takes no written answer")
     return Planned("question.answer", q.site, _data(cmd))

@@ -22,22 +22,21 @@ from hub.bridge import BridgePoller
 from hub.config import Config
 from hub.core.commands import COMMANDS, Planned, SiteHeartbeat, Spec
 from hub.core.daylog import log_event
-from hub.core.model import iso
-from hub.core.state import STATUS_EVENTS, State
-from hub.log import snapshots as snapshot
-from hub.log.sqlite import Event, EventLog, Refused, StoreError
-from hub.protocol.messages import (
-    CLOSE_REVOKED,
+from hub.core.errors import (
     Answer,
     HubError,
     InvalidFormat,
     NotFound,
+    Subscription,
     Unauthorized,
     UnknownCommand,
     describe_validation,
-    encode,
-    text_frame,
 )
+from hub.core.model import iso
+from hub.core.state import STATUS_EVENTS, State
+from hub.log import snapshots as snapshot
+from hub.log.sqlite import Event, EventLog, Refused, StoreError
+from hub.protocol.messages import CLOSE_REVOKED, encode, text_frame
 from hub.tokens import Identity, TokenStore
 
 if TYPE_CHECKING:
@@ -122,8 +121,13 @@ class Hub:
 
     # -- commands ---------------------------------------------------------------------------------
 
-    def spec_for(self, who: Identity, type_: Any) -> Spec:
-        """The command's spec if it exists and this role may send it."""
+    def dispatch(self, who: Identity, type_: Any, fields: dict[str, Any], op_id: Any) -> Answer | Subscription:
+        """The one way in for every command, from a websocket, an HTTP import or anything else.
+
+        Finds the command, decides authority from what it declared at registration (its roles, and
+        whether it is bound to the caller's site or agency), validates its fields, then runs it. A stored
+        command's answer may go out once its event is durable (`Answer.ready`).
+        """
         if not isinstance(type_, str):
             raise InvalidFormat("type must be a string naming a command")
         spec = COMMANDS.get(type_)
@@ -131,29 +135,32 @@ class Hub:
             raise UnknownCommand(f"unknown command {type_[:64]!r}")
         if who.role not in spec.roles:
             raise Unauthorized(f"role {who.role} may not send {spec.name}")
-        return spec
-
-    def validate(self, who: Identity, spec: Spec, fields: dict[str, Any]) -> Any:
-        """Parse the fields with the command's schema, then hold a site-bound token to its own site."""
+        if spec.stores and (not isinstance(op_id, str) or not 0 < len(op_id) <= 64):
+            raise InvalidFormat("op_id is required: a unique string of 1 to 64 characters")
+        if not spec.stores and op_id is not None:
+            raise InvalidFormat(f"{spec.name} takes no op_id")
         try:
             cmd = spec.model.__pydantic_validator__.validate_python(fields)  # model_validate, less its 0.4 µs wrapper
         except ValidationError as exc:
             raise InvalidFormat(describe_validation(exc)) from None
-        site = getattr(cmd, "site", None)
-        if who.site is not None and site is not None and site != who.site:
-            raise Unauthorized(f"this token is for site {who.site!r}, not {site!r}")
-        return cmd
-
-    def execute(self, who: Identity, spec: Spec, cmd: Any, op_id: str | None) -> Answer:
-        """Run a state-changing command; its answer may go out once its event is durable (`Answer.ready`)."""
+        self._authorise(who, spec, cmd)
+        if not spec.stores:
+            return spec.handler(self, who, cmd)  # type: ignore[arg-type]
         self.stats.count(self.stats.commands, spec.name)
-        if op_id is not None:
-            first = self.state.ops.get(op_id) or self.log.find_op(op_id)
-            if first is not None:
-                return Answer(first, first["seq"])
-        assert spec.handler is not None
-        planned = spec.handler(self.state, who, cmd)
+        first = self.state.ops.get(op_id) or self.log.find_op(op_id)
+        if first is not None:
+            return Answer(first, first["seq"])
+        planned = spec.handler(self.state, who, cmd)  # type: ignore[arg-type]
         return self._store(planned, who.token_id, op_id)
+
+    def _authorise(self, who: Identity, spec: Spec, cmd: Any) -> None:
+        """Hold a bound token to what it is bound to: a site's token to its site, an agency's to its questions."""
+        if spec.bound == "site" and who.site is not None and cmd.site != who.site:
+            raise Unauthorized(f"this token is for site {who.site!r}, not {cmd.site!r}")
+        if spec.bound == "question" and who.agency is not None:
+            question = self.state.questions.get(cmd.question)
+            if question is not None and question.agency != who.agency:
+                raise Unauthorized(f"question {question.id} is not assigned to agency {who.agency!r}")
 
     def heartbeat(self, who: Identity, cmd: SiteHeartbeat) -> Answer:
         """Freshen a site; store the heartbeat only when it tells something new, to keep the log small."""

@@ -13,21 +13,16 @@ import contextlib
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from hub.core.errors import INTERNAL_ERROR, Answer, HubError, InvalidFormat, Outcome, RateLimited, Subscription
 from hub.log.sqlite import StoreError
 from hub.protocol.messages import (
     CLOSE_GOING_AWAY,
     CLOSE_POLICY,
     CLOSE_SLOW,
-    INTERNAL_ERROR,
-    Answer,
-    HubError,
-    InvalidFormat,
-    RateLimited,
     auth_invalid,
     auth_ok,
     decode,
@@ -36,6 +31,7 @@ from hub.protocol.messages import (
     result_ok,
     text_frame,
 )
+from hub.roles import UNLIMITED
 from hub.tokens import Identity
 
 if TYPE_CHECKING:
@@ -44,7 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("diemcau.ws")
 AUTH_TIMEOUT = 10.0
 PENDING_ANSWERS = 1024
-UNLIMITED_ROLES = frozenset({"admin", "moderator", "chair"})
 DIRECT_WRITE_LIMIT = 256 * 1024  # bytes already waiting in a socket's buffer before pushes queue instead
 FLOOD_STRIKES = 200  # rate-limited frames in a row before the connection is closed
 MAX_SAFE_ID = 2**53
@@ -75,16 +70,6 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """A subscribe waiting its turn, so its answer precedes the catch-up frame it triggers."""
-
-    since: int | None
-
-
-Outcome = Answer | Subscription | HubError
 
 
 class Connection:
@@ -193,34 +178,16 @@ class Connection:
             if isinstance(msg_id, bool) or not isinstance(msg_id, int) or not -MAX_SAFE_ID < msg_id < MAX_SAFE_ID:
                 bad, msg_id = msg_id, None
                 raise InvalidFormat(f"id must be an integer, got {type(bad).__name__}")
-            if self.who.role not in UNLIMITED_ROLES and not self.bucket.take():
+            if self.who.role not in UNLIMITED and not self.bucket.take():
                 self.strikes += 1  # past FLOOD_STRIKES in a row, the read loop closes the connection
                 raise RateLimited("too many commands; slow down")
             self.strikes = 0
-            self._answer(msg_id, self._run(frame))
+            self._answer(msg_id, self.hub.dispatch(self.who, frame.pop("type", None), frame, frame.pop("op_id", None)))
         except HubError as exc:
             self._answer(msg_id, exc)
         except Exception:
             log.exception("command failed on %s", self.peer)
             self._answer(msg_id, HubError("the hub could not carry out this command"))
-
-    def _run(self, frame: dict[str, Any]) -> Outcome:
-        hub, who = self.hub, self.who
-        assert who is not None
-        spec = hub.spec_for(who, frame.pop("type", None))
-        op_id = frame.pop("op_id", None)
-        if spec.stores:
-            if not isinstance(op_id, str) or not 0 < len(op_id) <= 64:
-                raise InvalidFormat("op_id is required: a unique string of 1 to 64 characters")
-            return hub.execute(who, spec, hub.validate(who, spec, frame), op_id)
-        if op_id is not None:
-            raise InvalidFormat(f"{spec.name} takes no op_id")
-        cmd = hub.validate(who, spec, frame)
-        if spec.name == "subscribe":
-            return Subscription(cmd.since)
-        if spec.name == "ping":
-            return Answer({"sent": cmd.sent, "now": hub.clock()})
-        return hub.heartbeat(who, cmd)  # the one builtin left: site.heartbeat
 
     def _answer(self, msg_id: Any, outcome: Outcome) -> None:
         self.answers.append((msg_id, outcome))

@@ -23,8 +23,8 @@ from pydantic import ValidationError
 
 from hub.config import Config
 from hub.core.commands import QuestionSubmit
+from hub.core.errors import HubError, describe_validation
 from hub.core.hub import Hub
-from hub.protocol.messages import HubError, describe_validation
 from hub.questions.search import fold
 from hub.tokens import Identity
 
@@ -228,11 +228,10 @@ def row_result(row: ImportRow, result: dict[str, Any] | None = None, error: dict
 
 async def store(hub: Hub, who: Identity, rows: list[ImportRow]) -> list[dict[str, Any]]:
     """Submit every row as its identity; all are folded at once and share the log's group commits."""
-    spec = hub.spec_for(who, "question.submit")
     pending: list[Any] = []
     for row in rows:
         try:
-            pending.append(hub.execute(who, spec, hub.validate(who, spec, row.fields), row.op_id))
+            pending.append(hub.dispatch(who, "question.submit", row.fields, row.op_id))
         except HubError as exc:
             pending.append(exc)
     results = []
