@@ -160,6 +160,8 @@ class Documents(_Strict):
     parent_body: Name | None = None  # the line above the issuing body, when there is one
     place: Annotated[str, Field(max_length=100)] = ""  # the place-date line: "Kon Tum, ngày ..."
     number_prefix: Annotated[str, Field(min_length=1, max_length=40)] = "UBND"  # "Số: .../UBND-KGVX"
+    # "Lưu: VT, KGVX": the drafting unit's abbreviation; default: what follows the "-" in number_prefix
+    drafting_unit: Annotated[str, Field(min_length=1, max_length=40)] | None = None
     authority: Name | None = None  # first line of the signature block: "TM. Ủy ban nhân dân", "KT. Chủ tịch"
     signer_title: Name = "Chủ tịch"
     signer_name: Name | None = None

@@ -22,6 +22,7 @@ from hub.config import Config
 from hub.documents.official import Issuer, closing, grid, header, line, new_document, para, title, to_bytes, vn_date
 from hub.questions.deadlines import today
 from hub.report.build import hub_report
+from hub.report.formats import CellFormat
 from hub.roles import DOCUMENT_READERS
 from hub.web.api import require
 from hub.web.keys import HUB
@@ -30,6 +31,7 @@ REPORT_NAME = "bao-cao-ket-qua.docx"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 ATTENDANCE = {"head": "Thủ trưởng dự", "deputy": "Cấp phó dự", "absent": "Vắng"}
 NO_AGENCY = "Chưa giao cơ quan trả lời"
+VIETNAMESE = CellFormat("vi", dt.date.min)  # numbers only: its date decides how datetimes print, never given here
 
 Report = dict[str, Any]
 
@@ -53,9 +55,9 @@ def catalogue(config: Config, report: Report) -> list[dict[str, str]]:
     return docs
 
 
-def num(value: int) -> str:
-    """2.300, as Vietnamese documents write thousands."""
-    return f"{value:,}".replace(",", ".")
+def num(value: float) -> str:
+    """2.300 and 3,9: Vietnamese thousands and decimal marks, as the report's printed page writes them."""
+    return VIETNAMESE(value)
 
 
 def render(config: Config, report: Report, day: dt.date) -> dict[str, bytes]:
@@ -79,7 +81,7 @@ def letter_document(config: Config, agency_id: str, questions: Sequence[dict[str
     issuer = Issuer.from_config(config)
     agency = next(a for a in config.agencies if a.id == agency_id)
     ev = config.event
-    doc = new_document(f"Công văn gửi {agency.name}", issuer.body)
+    doc = new_document(f"Công văn gửi {agency.name}", ev.organiser)
     header(doc, issuer, issuer.number_prefix, day,
            summary="trả lời bằng văn bản ý kiến, kiến nghị của người lao động tại Hội nghị")
     line(doc, "")
@@ -92,15 +94,28 @@ def letter_document(config: Config, agency_id: str, questions: Sequence[dict[str
               f"của {agency.name} chưa được trả lời trực tiếp.")
     by_date = f" trước {vn_date(dt.date.fromisoformat(due))}" if due else ""
     para(doc, f"{issuer.body} chuyển {agency.name} {len(questions)} ý kiến, kiến nghị (danh sách dưới đây), "
-              f"đề nghị nghiên cứu, trả lời bằng văn bản cho người lao động, đồng thời gửi về {issuer.reply_to}"
-              f"{by_date} để tổng hợp, báo cáo theo quy định.")
+              f"đề nghị nghiên cứu, trả lời bằng văn bản cho người lao động{_send_on(issuer, agency.name, by_date)}.")
     rows = [(index, q["site_name"], _askers(q), q["unit"], q["text"], _date(q["due"]))
             for index, q in enumerate(questions, 1)]
     grid(doc, ("STT", "Điểm cầu", "Đại biểu", "Đơn vị", "Nội dung ý kiến, kiến nghị", "Hạn trả lời"), rows,
-         (13, 25, 25, 27, 52, 23), size=11)
+         (13, 24, 25, 26, 50, 27), size=11, centred=(0, 5))
     para(doc, f"Đề nghị {agency.name} quan tâm, thực hiện./.")
-    closing(doc, issuer, ["Như trên", *issuer.copy_to])
+    closing(doc, issuer, ["Như trên", *(c for c in issuer.copy_to if not _names(c, agency.name))])
     return to_bytes(doc)
+
+
+def _names(line: str, body: str) -> bool:
+    """Whether a config line ("Liên đoàn Lao động tỉnh", "… (b/c)") names this body."""
+    return line.split(" (")[0].strip(" ;.").casefold() == body.casefold()
+
+
+def _send_on(issuer: Issuer, addressee: str, by_date: str) -> str:
+    """Where the written answers go: to the collector (`reply_to`), or, when the letter is to the collector
+    itself, into its summary for the issuing body."""
+    if _names(issuer.reply_to, addressee):
+        return (f"{by_date}, đồng thời tổng hợp kết quả trả lời của các cơ quan, đơn vị, báo cáo {issuer.body} "
+                f"theo quy định")
+    return f", đồng thời gửi về {issuer.reply_to}{by_date} để tổng hợp, báo cáo theo quy định"
 
 
 def _askers(q: dict[str, Any]) -> str:
@@ -123,7 +138,7 @@ def report_document(config: Config, report: Report, day: dt.date) -> bytes:
     """Báo cáo: attendance, questions by topic group and outcome, agencies present, the programme, written answers."""
     issuer = Issuer.from_config(config)
     ev = config.event
-    doc = new_document(f"Báo cáo kết quả tổ chức {ev.title}", issuer.body)
+    doc = new_document(f"Báo cáo kết quả tổ chức {ev.title}", ev.organiser)
     header(doc, issuer, f"BC-{issuer.number_prefix.split('-')[0]}", day)
     title(doc, "Báo cáo", f"Kết quả tổ chức {ev.title}")
     para(doc, f"{vn_date(ev.date).capitalize()}, {issuer.body} tổ chức {ev.title} theo hình thức trực tiếp kết hợp "
@@ -141,7 +156,7 @@ def report_document(config: Config, report: Report, day: dt.date) -> bytes:
 def _attendance(doc: Any, report: Report) -> None:
     totals = report["totals"]
     present, expected, share = totals["present"], totals["expected"], totals["percent"]
-    share_text = f" (đạt {share:.1f}%)".replace(".", ",") if share is not None else ""
+    share_text = f" (đạt {num(share)}%)" if share is not None else ""
     para(doc, "I. THÀNH PHẦN, SỐ LƯỢNG ĐẠI BIỂU THAM DỰ", bold=True)
     para(doc, f"Tổng số đại biểu tham dự: {num(present)}/{num(expected)} đại biểu dự kiến{share_text} "
               f"tại {totals['sites']} điểm cầu; trong đó:")
@@ -150,7 +165,7 @@ def _attendance(doc: Any, report: Report) -> None:
     rows = [(i, s["name"], num(s["expected"]), num(s["present"]), num(s["peak"]))
             for i, s in enumerate(report["attendance"]["sites"], 1)]
     rows.append(("", "Tổng cộng", num(expected), num(present), ""))
-    grid(doc, ("STT", "Điểm cầu", "Dự kiến", "Có mặt", "Cao nhất"), rows, (13, 84, 22, 22, 24))
+    grid(doc, ("STT", "Điểm cầu", "Dự kiến", "Có mặt", "Cao nhất"), rows, (13, 84, 22, 22, 24), centred=(0, 2, 3, 4))
 
 
 def outcome_columns(group: dict[str, Any]) -> tuple[int, int, int, int, int]:
@@ -173,7 +188,8 @@ def _questions(doc: Any, report: Report) -> None:
     rows = [(index, topic["name"], *outcome_columns(topic)) for index, topic in enumerate(questions["by_topic"], 1)]
     rows.append(("", "Tổng cộng", total, live, writing, written, other))
     grid(doc, ("STT", "Nhóm vấn đề", "Số ý kiến", "Trả lời tại Hội nghị", "Chuyển trả lời bằng văn bản",
-               "Đã có văn bản trả lời", "Gộp, không xem xét, chưa xử lý"), rows, (13, 58, 17, 20, 20, 19, 18), size=11)
+               "Đã có văn bản trả lời", "Gộp, không xem xét, chưa xử lý"), rows, (13, 58, 17, 20, 20, 19, 18), size=11,
+         centred=(0, 2, 3, 4, 5, 6))
 
 
 def _agencies(doc: Any, report: Report) -> None:
@@ -192,7 +208,7 @@ def _agencies(doc: Any, report: Report) -> None:
         rows.append((index, agency["name"], status, agency["delegate"] or "", assigned[agency["agency"]],
                      writing.get(agency["agency"], 0)))
     grid(doc, ("STT", "Cơ quan, đơn vị", "Tham dự", "Người dự", "Ý kiến được giao", "Trả lời bằng văn bản"), rows,
-         (13, 48, 34, 30, 20, 20), size=11)
+         (13, 48, 34, 30, 20, 20), size=11, centred=(0, 4, 5))
 
 
 def _programme(doc: Any, report: Report) -> None:
@@ -200,10 +216,17 @@ def _programme(doc: Any, report: Report) -> None:
     if not items:
         return
     para(doc, "IV. CHƯƠNG TRÌNH HỘI NGHỊ: KẾ HOẠCH VÀ THỰC TẾ", bold=True)
-    rows = [(i, item["title"], f"{_clock(item['planned_start'])} ({item['minutes']} phút)",
-             f"{_clock(item['started'])}" + (f" ({item['actual_minutes']:g} phút)" if item["actual_minutes"] is not None else ""))
+    rows = [(i, item["title"], f"{_clock(item['planned_start'])} ({item['minutes']} phút)", _actual(item))
             for i, item in enumerate(items, 1)]
-    grid(doc, ("STT", "Nội dung", "Kế hoạch", "Thực tế"), rows, (13, 92, 30, 30))
+    grid(doc, ("STT", "Nội dung", "Kế hoạch", "Thực tế"), rows, (13, 72, 40, 40), centred=(0, 2, 3))
+
+
+def _actual(item: dict[str, Any]) -> str:
+    """When a programme item started and how long it took: `07:50 (3,9 phút)`, `07:30 (20 phút)`."""
+    minutes = item["actual_minutes"]
+    if minutes is None:
+        return _clock(item["started"])
+    return f"{_clock(item['started'])} ({num(int(minutes) if minutes.is_integer() else minutes)} phút)"
 
 
 def _written(doc: Any, report: Report) -> None:

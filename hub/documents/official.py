@@ -1,15 +1,16 @@
 """The layout of a Vietnamese administrative document (Nghị định 30/2020/NĐ-CP, Phụ lục I) in python-docx.
 
-A4; margins top and bottom 20 mm, left 30 mm, right 15 mm; Times New Roman, 14 pt body; the issuing
-body and the national motto side by side, the number and the place-date line under them, the title,
-the body, then "Nơi nhận" bottom-left beside the signature block bottom-right.
+A4; margins top and bottom 20 mm, left 30 mm, right 15 mm; Times New Roman, 14 pt body; page numbers
+from page 2, centred in the top margin; the issuing body and the national motto side by side, the
+number and the place-date line under them, the title, the body, then "Nơi nhận" bottom-left beside
+the signature block bottom-right, kept on one page with the body's last paragraph.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from docx import Document
@@ -18,8 +19,9 @@ from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
+from docx.section import Section
 from docx.shared import Cm, Mm, Pt
-from docx.table import Table, _Cell
+from docx.table import Table, _Cell, _Row
 from docx.text.paragraph import Paragraph
 
 from hub.config import Config
@@ -28,6 +30,7 @@ FONT = "Times New Roman"
 TEXT_WIDTH_MM = 210 - 30 - 15
 NATION = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
 MOTTO = "Độc lập - Tự do - Hạnh phúc"
+LANGUAGE = "vi-VN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +46,22 @@ class Issuer:
     signer_name: str | None
     reply_to: str
     copy_to: tuple[str, ...]
+    drafting_unit: str | None
 
     @classmethod
     def from_config(cls, config: Config) -> Issuer:
         d = config.documents
         body = d.issuing_body or config.event.organiser
+        # A letter's number names the drafting unit after the body's abbreviation: "UBND-KGVX".
+        unit = d.drafting_unit or d.number_prefix.partition("-")[2] or None
         return cls(body=body, parent=d.parent_body, place=d.place, number_prefix=d.number_prefix,
                    authority=d.authority, signer_title=d.signer_title, signer_name=d.signer_name,
-                   reply_to=d.reply_to or body, copy_to=tuple(d.copy_to))
+                   reply_to=d.reply_to or body, copy_to=tuple(d.copy_to), drafting_unit=unit)
+
+    @property
+    def filed(self) -> str:
+        """The `Lưu:` line: the records office (VT), then the drafting unit that keeps its own copy."""
+        return f"Lưu: VT, {self.drafting_unit}" if self.drafting_unit else "Lưu: VT"
 
 
 def vn_date(day: dt.date) -> str:
@@ -60,7 +71,7 @@ def vn_date(day: dt.date) -> str:
 
 
 def new_document(title: str, author: str) -> DocxDocument:
-    """An empty A4 document with the decree's margins and font."""
+    """An empty A4 document with the decree's margins, font and page numbers, in Vietnamese, by `author`, made now."""
     doc = Document()
     section = doc.sections[0]
     section.page_width, section.page_height = Mm(210), Mm(297)
@@ -70,8 +81,50 @@ def new_document(title: str, author: str) -> DocxDocument:
     normal.font.name, normal.font.size = FONT, Pt(14)
     normal.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), FONT)
     normal.paragraph_format.space_after = Pt(0)
-    doc.core_properties.title, doc.core_properties.author = title, author
+    page_numbers(section)
+    _vietnamese(doc)
+    _properties(doc, title, author)
     return doc
+
+
+def page_numbers(section: Section) -> None:
+    """The page number centred in the top margin on every page but the first, as the decree asks."""
+    section.different_first_page_header_footer = True
+    section.header_distance = Mm(10)
+    section.first_page_header.is_linked_to_previous = False  # its own, empty header: page 1 shows no number
+    paragraph = section.header.paragraphs[0]
+    paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    parts = (("w:fldChar", "begin"), ("w:instrText", " PAGE "), ("w:fldChar", "separate"), ("w:t", "2"),
+             ("w:fldChar", "end"))
+    for tag, value in parts:  # a field: Word and LibreOffice put each page's number in place of the "2"
+        run = paragraph.add_run()
+        run.font.size = Pt(14)
+        element = OxmlElement(tag)
+        if tag == "w:fldChar":
+            element.set(qn("w:fldCharType"), value)
+        else:
+            element.set(qn("xml:space"), "preserve")
+            element.text = value
+        run._r.append(element)
+
+
+def _vietnamese(doc: DocxDocument) -> None:
+    """Vietnamese as the text's language (spelling, hyphenation) and decimal comma, not the template's en-US."""
+    defaults = doc.styles.element.find(qn("w:docDefaults"))
+    for lang in defaults.iter(qn("w:lang")):
+        lang.set(qn("w:val"), LANGUAGE)
+    settings = doc.settings.element
+    for tag, value in (("w:themeFontLang", LANGUAGE), ("w:decimalSymbol", ","), ("w:listSeparator", ";")):
+        for element in settings.iter(qn(tag)):
+            element.set(qn("w:val"), value)
+
+
+def _properties(doc: DocxDocument, title: str, author: str) -> None:
+    """The file's own metadata: the template's says python-docx wrote it in 2013, in English."""
+    props, now = doc.core_properties, dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
+    props.title, props.author, props.last_modified_by = title, author, author
+    props.created = props.modified = now
+    props.language, props.comments, props.revision = LANGUAGE, "", 1
 
 
 def line(container: DocxDocument | _Cell, text: str = "", size: float = 14, bold: bool = False,
@@ -155,25 +208,30 @@ def para(doc: DocxDocument, text: str, bold: bool = False, indent: bool = True) 
 
 
 def grid(doc: DocxDocument, head: Sequence[str], rows: Sequence[Sequence[object]], widths_mm: Sequence[float],
-         size: float = 12) -> Table:
-    """A bordered table; the header row is bold and repeats on every page."""
+         size: float = 12, centred: Collection[int] = (0,)) -> Table:
+    """A bordered table; the header row is bold and repeats on every page, no row breaks across pages; the
+    `centred` columns (numbers, dates; the first, STT, by default) are centred, the rest left-aligned."""
     table = doc.add_table(rows=1 + len(rows), cols=len(head))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     _widths(table, widths_mm)
+    for row in table.rows:
+        _row_flag(row, "w:cantSplit")
     header_row = table.rows[0]
-    flag = OxmlElement("w:tblHeader")
-    flag.set(qn("w:val"), "true")
-    header_row._tr.get_or_add_trPr().append(flag)
+    _row_flag(header_row, "w:tblHeader")
     for cell, text in zip(header_row.cells, head):
         _cell_text(cell, text, size, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
     for row, values in zip(table.rows[1:], rows):
-        for cell, value in zip(row.cells, values):
-            centred = isinstance(value, int) or (isinstance(value, str) and len(value) <= 10)
+        for column, (cell, value) in enumerate(zip(row.cells, values)):
             _cell_text(cell, "" if value is None else str(value), size,
-                       align=WD_ALIGN_PARAGRAPH.CENTER if centred else WD_ALIGN_PARAGRAPH.LEFT)
+                       align=WD_ALIGN_PARAGRAPH.CENTER if column in centred else WD_ALIGN_PARAGRAPH.LEFT)
     doc.add_paragraph().paragraph_format.space_after = Pt(6)
     return table
+
+
+def _row_flag(row: _Row, tag: str) -> None:
+    """Switch on a row property: `w:cantSplit` (kept on one page), then `w:tblHeader` (repeated), in schema order."""
+    row._tr.get_or_add_trPr().append(OxmlElement(tag))
 
 
 def _cell_text(cell: _Cell, text: str, size: float, bold: bool = False, align: int = WD_ALIGN_PARAGRAPH.LEFT) -> None:
@@ -184,10 +242,13 @@ def _cell_text(cell: _Cell, text: str, size: float, bold: bool = False, align: i
 
 
 def closing(doc: DocxDocument, issuer: Issuer, recipients: Sequence[str]) -> None:
-    """`Nơi nhận:` bottom-left (12 pt bold italic, then 11 pt lines) beside the signature block bottom-right."""
-    lines = [*recipients, "Lưu: VT"]
+    """`Nơi nhận:` bottom-left (12 pt bold italic, then 11 pt lines) beside the signature block bottom-right,
+    on one page and with the body's last paragraph: a signature never opens a page alone or splits."""
+    lines = [*recipients, issuer.filed]
+    doc.paragraphs[-1].paragraph_format.keep_with_next = True
     table = doc.add_table(rows=1, cols=2)
     _widths(table, (80, TEXT_WIDTH_MM - 80))
+    _row_flag(table.rows[0], "w:cantSplit")
     to, sign = table.cell(0, 0), table.cell(0, 1)
     for cell in (to, sign):
         _first_paragraph(cell)
