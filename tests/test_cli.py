@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from markupsafe import escape
 
 from hub.cli.main import cli
+from hub.config import load_config
 from hub.tokens import TokenStore
 
 from .conftest import KON_TUM
@@ -50,8 +52,10 @@ def test_serve_prints_links_once_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> 
     assert proc.returncode == 0, output
     links = re.findall(r"(technician|registrar)\s+(\S+)\s+http://127\.0\.0\.1:\d+/(?:technician|registrar)#token=\S+", output)
     assert len(links) == 22 and {site for _, site in links} == {s for s in _site_ids()}
-    assert "#token=" in output and (tmp_path / "kontum-access.html").exists()
-    assert "Traceback" not in output
+    assert "#token=" in output and "Traceback" not in output
+    sheet = (tmp_path / "kontum-access.html").read_text(encoding="utf-8")
+    for agency in load_config(KON_TUM).agencies:  # named as people know it, not by its config id
+        assert f"Cơ quan trả lời — {escape(agency.name)}<" in sheet and f"— {agency.id}<" not in sheet
 
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_healthy(port, proc)

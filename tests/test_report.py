@@ -11,10 +11,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import html
 import html.parser
 import io
 import re
+import shutil
+import subprocess
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,19 +27,22 @@ import httpx
 import openpyxl
 import orjson
 import pytest
+from aiohttp.test_utils import TestServer
 from click.testing import CliRunner, Result
 
 from hub.cli.main import cli
 from hub.config import Config, Heartbeat, load_config
 from hub.core.model import iso
 from hub.log.sqlite import open_database
-from hub.report.formats import csv_value, render_csv, sheet_names
-from hub.report.tables import Table, layout
+from hub.report.formats import PORTRAIT_WIDTH, csv_value, render_csv, render_xlsx, sheet_names
+from hub.report.tables import LANGS, TEXT, Table, layout
+from hub.web.app import create_app
 from sites.client import HubClient
 
 from .browser import Pages
 from .conftest import KON_TUM, ROOT, ManualClock, RunningHub, StartHub
 from .kontum_day import AGENCY_ATTENDANCE, MERGES, Day, Expected, expected, send_written_answer, split_attendance
+from .test_documents import to_pdf
 
 LATE_SITE = "kon-plong"  # reports its video link only after the start
 INCIDENT_SITE, FAILED_CHECK_SITE, REHEARSAL_SITE = "dak-to", "sa-thay", "ngoc-hoi"
@@ -201,10 +208,14 @@ class ReportDay:
         raise AssertionError("site statuses did not settle")
 
 
-@pytest.fixture
-def day_config(config: Config) -> Config:
+def long_heartbeat(config: Config) -> Config:
     """Kon Tum with a long heartbeat timeout, so halls stay fresh between the replay's clock steps."""
     return config.model_copy(update={"heartbeat": Heartbeat(interval_seconds=60, timeout_seconds=3600)})
+
+
+@pytest.fixture
+def day_config(config: Config) -> Config:
+    return long_heartbeat(config)
 
 
 async def replayed(start_hub: StartHub, day_config: Config, clock: ManualClock) -> tuple[RunningHub, Expected, Facts]:
@@ -521,6 +532,141 @@ async def test_printed_page_from_the_fragment_token(start_hub: StartHub, day_con
     assert 1 < count < 40
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
     (ROOT / "test-artifacts" / "report-kontum.pdf").write_bytes(pdf)
+
+
+# -- the workbook on paper, and the words the forms print -----------------------------------------
+
+@dataclass
+class PrintedDay:
+    """The Kon Tum day replayed once for the module: its log, its report, its workbooks and their printed pages."""
+
+    db_path: Path
+    model: dict[str, Any]
+    books: dict[str, bytes]  # language -> the workbook as the hub serves it
+    pages: dict[str, list[str]]  # language -> the text of each page LibreOffice prints from it
+
+
+async def replay_and_fetch(config: Config, db_path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The report day on a real hub, then the report and both workbooks over HTTP; the hub is stopped after."""
+    clock = ManualClock()
+    server = TestServer(create_app(config, db_path, clock), host="127.0.0.1")
+    await server.start_server()
+    running = RunningHub(server, config, db_path)
+    try:
+        await ReportDay(running, clock).run()
+        model = (await fetch(running, "/api/report")).json()
+        return model, {lang: (await fetch(running, f"/report.xlsx?lang={lang}")).content for lang in LANGS}
+    finally:
+        await running.close_clients()
+        await server.close()
+
+
+def pdf_pages(pdf: Path) -> list[str]:
+    """The text of each page, as laid out (poppler's pdftotext ends every page with a form feed)."""
+    done = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, check=True, timeout=60)
+    return done.stdout.decode("utf-8").split("\f")[:-1]
+
+
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory: pytest.TempPathFactory) -> PrintedDay:
+    """One replay and one LibreOffice run for every paper test of the module (each costs seconds)."""
+    folder = tmp_path_factory.mktemp("printed")
+    db_path = folder / "event.db"
+    model, books = asyncio.run(replay_and_fetch(long_heartbeat(load_config(KON_TUM)), db_path))
+    files = [folder / f"report-{lang}.xlsx" for lang in books]
+    for file, data in zip(files, books.values(), strict=True):
+        file.write_bytes(data)
+    to_pdf(files, folder / "pdf", folder / "lo-profile")
+    pages = {lang: pdf_pages(folder / "pdf" / f"report-{lang}.pdf") for lang in books}
+    (ROOT / "test-artifacts").mkdir(exist_ok=True)
+    shutil.copy(folder / "pdf" / "report-vi.pdf", ROOT / "test-artifacts" / "report-kontum-xlsx.pdf")
+    return PrintedDay(db_path, model, books, pages)
+
+
+FOOTERS = {"vi": "Trang &P/&N", "en": "Page &P of &N"}
+
+
+def test_every_sheet_has_a_print_setup(printed: PrintedDay) -> None:
+    """A4, fit to the paper's width, title and column headers on each page, the event above, the page below."""
+    title = printed.model["event"]["title"]
+    for lang, data in printed.books.items():
+        book = openpyxl.load_workbook(io.BytesIO(data))
+        tables = layout(printed.model, lang)
+        for table, name in zip(tables, book.sheetnames, strict=True):
+            sheet, setup = book[name], book[name].page_setup
+            wide = sum(c.width for c in table.columns) > PORTRAIT_WIDTH
+            assert (setup.paperSize, setup.orientation) == (9, "landscape" if wide else "portrait"), name
+            assert sheet.sheet_properties.pageSetUpPr.fitToPage, name
+            assert (setup.fitToWidth, setup.fitToHeight) == (1, 0), name
+            assert sheet.print_title_rows == "$1:$2", name
+            assert sheet.oddHeader.center.text == title, name
+            assert (sheet.oddFooter.left.text, sheet.oddFooter.right.text) == ("&A", FOOTERS[lang]), name
+        orientations = {(t.key, book[n].page_setup.orientation) for t, n in zip(tables, book.sheetnames, strict=True)}
+        assert ("deferred", "landscape") in orientations and ("deferred", "portrait") not in orientations
+        assert ("summary", "portrait") in orientations
+
+
+def test_a_long_title_with_ampersands_still_makes_a_header_excel_opens(printed: PrintedDay) -> None:
+    model = orjson.loads(orjson.dumps(printed.model))
+    model["event"]["title"] = ("Sở GD&ĐT, Sở KH&ĐT " * 20)[:300]  # the longest title a config takes
+    with zipfile.ZipFile(io.BytesIO(render_xlsx(model))) as book:
+        sheet = book.read("xl/worksheets/sheet1.xml").decode()
+    header = html.unescape(re.search(r"<oddHeader>(.*?)</oddHeader>", sheet)[1])
+    assert len(header) <= 255 and header.startswith("&C") and header.endswith("…")
+    assert "&" not in header[2:].replace("&&", ""), "every ampersand of the title is doubled, none starts a code"
+
+
+def test_the_workbook_prints_on_few_pages_and_each_agency_list_on_one(printed: PrintedDay) -> None:
+    """Rendered by LibreOffice: a page or two per sheet, every agency's list on one page of its own."""
+    title = printed.model["event"]["title"]
+    deferred = printed.model["deferred"]
+    assert any(g["count"] == 1 for g in deferred), "the day has a one-question agency list"
+    for lang, pages in printed.pages.items():
+        tables = layout(printed.model, lang)
+        print(f"\nworkbook ({lang}) printed by LibreOffice: {len(pages)} pages for {len(tables)} sheets")
+        assert len(tables) <= len(pages) <= len(tables) + 3
+        footer = TEXT[lang]["page_of"]
+        for number, page in enumerate(pages, 1):
+            assert title[:40] in page and footer.format(page=number, pages=len(pages)) in page, number
+        for table, group in zip([t for t in tables if t.key == "deferred"], deferred, strict=True):
+            on = [n for n, page in enumerate(pages, 1) if table.title in page]
+            assert len(on) == 1, (table.title, on)
+            assert all(q["text"][:30] in " ".join(pages[on[0] - 1].split()) for q in group["questions"]), table.title
+
+
+KINDS = {"vi": {"central": "Trung tâm", "city": "Thành phố", "district": "Huyện"},
+         "en": {"central": "Central", "city": "City", "district": "District"}}
+
+
+def test_site_kinds_in_the_readers_language(printed: PrintedDay, config: Config, tmp_path: Path) -> None:
+    """The "Loại" column says Trung tâm, Thành phố, Huyện (Central, City, District in English) in every form."""
+    kinds = {s.id: s.kind for s in config.sites}
+    assert set(kinds.values()) == set(KINDS["vi"])
+    for lang, words in KINDS.items():
+        want = {site: words[kind] for site, kind in kinds.items()}
+        title, sheet = TEXT[lang]["attendance"], TEXT[lang]["sheet_attendance"]
+        book = openpyxl.load_workbook(io.BytesIO(printed.books[lang]))
+        rows = book[sheet].iter_rows(min_row=3, max_row=2 + len(kinds), max_col=3, values_only=True)
+        assert {r[0]: r[2] for r in rows} == want, "xlsx"
+        out = tmp_path / f"report-{lang}"
+        run_cli("--config", str(KON_TUM), "--db", str(printed.db_path), "--format", "csv", "--lang", lang,
+                "--out", str(out.with_suffix(".csv")))
+        assert {r[0]: r[2] for r in csv_sections(out.with_suffix(".csv").read_bytes())[title][1:-1]} == want, "csv"
+        run_cli("--config", str(KON_TUM), "--db", str(printed.db_path), "--format", "html", "--lang", lang,
+                "--out", str(out.with_suffix(".html")))
+        parser = TableText()
+        parser.feed(out.with_suffix(".html").read_text(encoding="utf-8"))
+        assert {r[0]: r[2] for r in dict(parser.sections)[title][1:-1]} == want, "html"
+        done = run_cli("--config", str(KON_TUM), "--db", str(printed.db_path), "--format", "json", "--lang", lang)
+        assert {s["site"]: s["kind"] for s in orjson.loads(done.stdout)["attendance"]["sites"]} == kinds, "json"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_kind_without_a_label_is_shown_as_the_config_gives_it(printed: PrintedDay, lang: str) -> None:
+    model = orjson.loads(orjson.dumps(printed.model))
+    model["attendance"]["sites"][1]["kind"] = "làng nghề"
+    attendance = next(t for t in layout(model, lang) if t.key == "attendance")
+    assert [r[2] for r in attendance.rows[:3]] == [KINDS[lang]["central"], "làng nghề", KINDS[lang]["district"]]
 
 
 # -- a big event -------------------------------------------------------------------------------

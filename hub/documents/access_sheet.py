@@ -26,11 +26,14 @@ def qr_svg(text: str) -> Markup:
 
 
 def write_access_sheet(config: Config, issued: list[IssuedToken], base_url: str, out: Path) -> None:
+    """The sheet the organisers print and hand out: names people know (sites, agencies), never config ids."""
+    agency_names = {a.id: a.name for a in config.agencies}
     by_site: dict[str, list[dict[str, object]]] = {}
     general = []
     for token in issued:
+        agency = token.identity.agency
         entry = {"role": ROLE_NAMES[token.identity.role], "link": token.link(base_url), "qr": qr_svg(token.link(base_url)),
-                 "agency": token.identity.agency}
+                 "agency": agency and agency_names.get(agency, agency)}
         if token.identity.site:
             by_site.setdefault(token.identity.site, []).append(entry)
         else:

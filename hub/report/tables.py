@@ -58,7 +58,7 @@ TEXT: dict[str, dict[str, str]] = {
         "sheet_categories": "Thành phần", "sheet_agencies": "Cơ quan dự", "sheet_readiness": "Sẵn sàng",
         "sheet_incidents": "Sự cố", "sheet_topics": "Câu hỏi theo nhóm", "sheet_sites": "Câu hỏi theo điểm cầu",
         "sheet_questions": "Danh sách câu hỏi", "sheet_written": "Trả lời văn bản", "sheet_agenda": "Chương trình",
-        "sheet_timeline": "Diễn biến",
+        "sheet_timeline": "Diễn biến", "page_of": "Trang {page}/{pages}",
     },
     "en": {
         "report": "Conference report", "summary": "Summary", "item": "Item", "value": "Value",
@@ -101,7 +101,7 @@ TEXT: dict[str, dict[str, str]] = {
         "sheet_categories": "Categories", "sheet_agencies": "Agencies", "sheet_readiness": "Readiness",
         "sheet_incidents": "Incidents", "sheet_topics": "Questions per topic", "sheet_sites": "Questions per point",
         "sheet_questions": "Questions", "sheet_written": "Written answers", "sheet_agenda": "Programme",
-        "sheet_timeline": "Timeline",
+        "sheet_timeline": "Timeline", "page_of": "Page {page} of {pages}",
     },
 }
 
@@ -125,6 +125,14 @@ VALUES: dict[str, dict[str, str]] = {
         "network": "Network", "power": "Power", "other": "Other", "pre": "Before the day", "floor": "From the floor",
         "submitted": "Submitted", "queued": "Queued", "on_air": "On air",
     },
+}
+
+# Site kinds the configuration documents; any other kind is the config's own label and is shown as given.
+SITE_KINDS: dict[str, dict[str, str]] = {
+    "vi": {"central": "Trung tâm", "province": "Tỉnh", "city": "Thành phố", "town": "Thị xã", "district": "Huyện",
+           "commune": "Xã", "ward": "Phường", "township": "Thị trấn"},
+    "en": {"central": "Central", "province": "Province", "city": "City", "town": "Town", "district": "District",
+           "commune": "Commune", "ward": "Ward", "township": "Township"},
 }
 
 
@@ -215,10 +223,11 @@ class Layout:
         cats = self.m["attendance"]["categories"]
         columns = [self.col("site_id", width=14), self.col("site", width=36), self.col("kind", width=10),
                    self.col("expected", "int", 10), self.col("present", "int", 10), self.col("percent", "float", 9),
-                   self.col("peak", "int", 10), self.col("peak_at", "datetime", 18),
+                   self.col("peak", "int", 10), self.col("peak_at", "datetime", 20),
                    *[Column(c["name"], "int", 14) for c in cats]]
-        rows = [[s["site"], s["name"], s["kind"], s["expected"], s["present"], s["percent"], s["peak"],
-                 when(s["peak_at"]), *[s["by_category"][c["category"]] for c in cats]]
+        kinds = SITE_KINDS[self.lang]
+        rows = [[s["site"], s["name"], kinds.get(s["kind"], s["kind"]), s["expected"], s["present"], s["percent"],
+                 s["peak"], when(s["peak_at"]), *[s["by_category"][c["category"]] for c in cats]]
                 for s in self.m["attendance"]["sites"]]
         t = self.m["totals"]
         rows.append(["", self("total"), "", t["expected"], t["present"], t["percent"], t["peak"], when(t["peak_at"]),
