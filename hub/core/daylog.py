@@ -10,13 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from hub.core.state import State
-from hub.log.sqlite import Event
+from hub.core.events import EVENTS
 from hub.logs import quiet_bad_requests
+
+if TYPE_CHECKING:
+    from hub.core.state import State
+    from hub.log.sqlite import Event
 
 log = logging.getLogger("diemcau.day")
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -45,7 +48,7 @@ def configure(level: str, fmt: str = "text") -> None:
     logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler], force=True)
 
 
-def _site_status(state: State, e: Event) -> tuple[int, str]:
+def status_line(state: State, e: Event) -> tuple[int, str]:
     before, now = e.data.get("previous"), e.data["status"]
     if now == "lost":
         return logging.WARNING, "lost: no heartbeat"
@@ -54,34 +57,32 @@ def _site_status(state: State, e: Event) -> tuple[int, str]:
     return (logging.WARNING if now == "degraded" else logging.INFO), f"{before} -> {now}"
 
 
-def _incident(state: State, e: Event) -> tuple[int, str]:
+def incident_line(state: State, e: Event) -> tuple[int, str]:
     if e.data["open"]:
         return logging.WARNING, f"{e.data['kind']} incident opened: {e.data.get('note') or '-'}"
     return logging.INFO, f"{e.data['kind']} incident {e.data['incident']} closed: {e.data.get('note') or '-'}"
 
 
-def _agenda(state: State, e: Event) -> tuple[int, str]:
+def agenda_line(state: State, e: Event) -> tuple[int, str]:
     titles = {item.id: item.title for item in state.config.agenda}
     return logging.INFO, f"programme: {e.data['item']} ({titles.get(e.data['item'], '?')})"
 
 
-def _floor(state: State, e: Event) -> tuple[int, str]:
+def floor_line(state: State, e: Event) -> tuple[int, str]:
     return logging.INFO, f"called to the floor{' for ' + e.data['question'] if e.data.get('question') else ''}"
 
 
-LINES = {
-    "site.status": _site_status,
-    "site.incident": _incident,
-    "site.checkin": lambda state, e: (logging.INFO, f"checked in by {e.data['technician']}"),
-    "event.phase": lambda state, e: (logging.INFO, f"phase: {e.data['phase']}"),
-    "agenda.advance": _agenda,
-    "floor.call": _floor,
-}
+def checkin_line(state: State, e: Event) -> tuple[int, str]:
+    return logging.INFO, f"checked in by {e.data['technician']}"
+
+
+def phase_line(state: State, e: Event) -> tuple[int, str]:
+    return logging.INFO, f"phase: {e.data['phase']}"
 
 
 def log_event(state: State, e: Event) -> None:
     """Log a folded event if it is one that matters on the day."""
-    line = LINES.get(e.type)
+    line = EVENTS[e.type].line
     if line is None or not log.isEnabledFor(logging.INFO):
         return
     level, text = line(state, e)

@@ -32,11 +32,12 @@ from hub.core.errors import (
     UnknownCommand,
     describe_validation,
 )
-from hub.core.model import iso
-from hub.core.state import STATUS_EVENTS, State
+from hub.core.events import EVENTS
+from hub.core.state import State
 from hub.log import snapshots as snapshot
-from hub.log.sqlite import Event, EventLog, Refused, StoreError
-from hub.protocol.messages import CLOSE_REVOKED, encode, text_frame
+from hub.log.sqlite import Event, EventLog, Refused
+from hub.protocol.fanout import Fanout
+from hub.protocol.messages import CLOSE_REVOKED
 from hub.tokens import Identity, TokenStore
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("diemcau.hub")
 Clock = Callable[[], float]
-SNAPSHOT_REUSE_SECONDS = 1.0  # heartbeats that change nothing stored may be this stale in a shared snapshot
 LAG_PROBE_SECONDS = 0.1
 LOOP_STALL_SECONDS = 0.2  # a stop of the loop this long holds every answer and push: logged and counted
 GC_GENERATIONS = ("young", "middle", "full")
@@ -56,7 +56,6 @@ class Stats:
 
     commands: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
-    frames_pushed: int = 0
     slow_dropped: int = 0
     loop_stalls: int = 0
 
@@ -76,10 +75,8 @@ class Hub:
         self.tokens = TokenStore(self.db_path)
         self.state = State(config)
         self.connections: set[Connection] = set()
-        self.subscribers: set[Connection] = set()
         self.awaiting_disk: set[Connection] = set()  # connections whose next answer waits for a commit
-        self._snapshot_frames: dict[str | None, tuple[State, int, float, bytes]] = {}
-        self._pushed_shared: dict[str, Any] = {}  # the shared parts as the last pushed frame left them
+        self.fanout = Fanout(lambda: self.state, self.log, clock, config.limits.fanout_ms / 1000)
         self.stats = Stats()
         self.started = clock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -94,16 +91,14 @@ class Hub:
             state.apply(event)
         state.change_everything()  # after a failed write, subscribers get the state as the log holds it
         state.grace(self.clock())
-        self._pushed_shared = {}
-        for conn in self.subscribers:
-            conn.caught_up = -1  # a new state counts its versions afresh: each gets the next push, whole
+        self.fanout.restart()
         self.state = state
         log.info("state rebuilt: seq %d, %d questions", state.seq, len(state.questions))
 
     async def start(self) -> None:
         self.log.start()
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
-            ("fanout", self._fanout_loop()), ("status", self._status_loop()), ("revocations", self._revocation_loop()),
+            ("fanout", self.fanout.run()), ("status", self._status_loop()), ("revocations", self._revocation_loop()),
             ("snapshots", snapshot.keep_snapshots(self)), ("loop lag", self._lag_loop()))]
         if self.config.bridge is not None:
             self._tasks.append(asyncio.create_task(BridgePoller(self).run(), name="bridge"))
@@ -180,7 +175,14 @@ class Hub:
         return Answer(result)
 
     def _store(self, planned: Planned, actor: str | None, op_id: str | None) -> Answer:
-        """Fold the event now and queue it for the disk; its answer is ready once the write is."""
+        """Store one event, then the status moves it causes; its answer is ready once its write is."""
+        answer = self._append(planned, actor, op_id)
+        if planned.site is not None and EVENTS[planned.type].moves_status:
+            self._record_drift([planned.site])
+        return answer
+
+    def _append(self, planned: Planned, actor: str | None, op_id: str | None) -> Answer:
+        """Fold the event now (so the next command sees it) and queue it for the disk."""
         event = Event(seq=self.state.seq + 1, ts=self.clock(), type=planned.type, data=planned.data,
                       actor=actor, site=planned.site, op_id=op_id)
         result = self.state.apply(event)
@@ -188,8 +190,6 @@ class Hub:
         write = self.log.append(event, result)
         if "warning" in result:
             log.warning("site %s: %s (seq %d)", planned.site, result["warning"], event.seq)
-        if planned.site is not None and planned.type in STATUS_EVENTS:
-            self._record_drift([planned.site])
         return Answer(result, event.seq, write)
 
     async def settled(self, answer: Answer) -> dict[str, Any]:
@@ -220,90 +220,11 @@ class Hub:
         self._store(Planned(type_, site, data), "hub", None)
 
     def _record_drift(self, site_ids: list[str] | None = None) -> None:
+        """Store the status each of these sites (or every site) has moved to with the clock; a status event
+        moves no status itself, so this ends here."""
         for site_id, status in self.state.status_drift(self.clock(), site_ids):
             previous = self.state.sites[site_id].status
-            self.record("site.status", site_id, {"status": status, "previous": previous})  # logged by daylog
-
-    # -- pushing ----------------------------------------------------------------------------------
-
-    def subscribe(self, conn: Connection, since: int | None) -> tuple[dict[str, Any], bytes]:
-        """Register for pushes; return the answer and the catch-up frame (a delta after `since`, or a snapshot)."""
-        state = self.state
-        if since is None or since > state.seq:
-            catch_up = self.snapshot_frame(conn.who.agency)
-            mode = "snapshot"
-        else:
-            sites, questions = state.changed_since(since)
-            catch_up = encode({"type": "event", "seq": state.seq, "now": self.now_iso(), "events": [],
-                               "since": since, **state.pushed_shared(), **state.rows(sites, questions, conn.who.agency)})
-            mode = "delta"
-        conn.caught_up = state.version
-        self.subscribers.add(conn)
-        self._pushed_shared = {}  # the next tick sends every shared part whole again (see _fanout_loop)
-        return {"seq": state.seq, "mode": mode}, catch_up
-
-    def snapshot_frame(self, agency: str | None) -> bytes:
-        """The encoded snapshot, built once for every subscriber arriving at the same seq within a second.
-
-        A reconnect storm (a thousand dashboards after a network blip) would otherwise build and encode
-        the whole state once per dashboard, and queue a thousand copies of it.
-        """
-        state, now = self.state, self.clock()
-        cached = self._snapshot_frames.get(agency)
-        if cached and cached[0] is state and cached[1] == state.seq and 0 <= now - cached[2] < SNAPSHOT_REUSE_SECONDS:
-            return cached[3]
-        frame = encode({"type": "snapshot", "seq": state.seq, "now": self.now_iso(), "state": state.snapshot(agency)})
-        self._snapshot_frames[agency] = (state, state.seq, now, frame)
-        return frame
-
-    def now_iso(self) -> str | None:
-        return iso(self.clock(), self.state.tz)
-
-    async def _fanout_loop(self) -> None:
-        """Each tick, encode the changes once per audience and queue the same bytes to every subscriber.
-
-        Ticks keep a fixed period whatever a tick's own work takes. A frame carries only the shared parts
-        that differ from the previous frame's: every subscriber holds those (a new one, from its catch-up
-        frame, and `subscribe` makes the next tick send them all), and with a thousand dashboards the
-        bytes not sent are what the hub and every reader save.
-        """
-        interval = self.config.limits.fanout_ms / 1000
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while True:
-            due = max(due + interval, loop.time())
-            await asyncio.sleep(due - loop.time())
-            if not self.state.changes or not self.subscribers:
-                if not self.subscribers:
-                    self.state.take_changes()
-                continue
-            state, seq, version = self.state, self.state.seq, self.state.version
-            changes = state.take_changes()
-            shared = self.state.pushed_shared()
-            changed = {key: value for key, value in shared.items() if self._pushed_shared.get(key) != value}
-            self._pushed_shared = shared
-            targets = list(self.subscribers)
-            frames: dict[str | None, bytes] = {}
-            for conn in targets:
-                audience = conn.who.agency
-                if audience not in frames:
-                    events = [] if audience else [e.public() for e in changes.events]
-                    frames[audience] = encode({
-                        "type": "event", "seq": seq, "now": self.now_iso(), "events": events, **changed,
-                        **self.state.rows(changes.sites, changes.questions, audience)})
-            framed = {audience: text_frame(frame) for audience, frame in frames.items()}
-            try:
-                await self.log.wait_durable(seq)
-            except StoreError:
-                continue  # a write failed: these changes were lost, and the rebuilt state is pushed whole
-            if self.state is not state:
-                continue
-            sent = 0
-            for conn in targets:
-                if conn.caught_up < version:  # one that subscribed since these changes holds them in its catch-up
-                    conn.send(frames[conn.who.agency], framed[conn.who.agency])
-                    sent += 1
-            self.stats.frames_pushed += sent
+            self._append(Planned("site.status", site_id, {"status": status, "previous": previous}), "hub", None)
 
     async def _status_loop(self) -> None:
         """Let the clock move statuses (a heartbeat that stops is `lost` within timeout + 1 s)."""

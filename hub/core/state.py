@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from hub.config import Config
+from hub.core import daylog
+from hub.core.events import EVENTS, event
 from hub.core.model import Incident, Question, SiteState, iso
 from hub.log.sqlite import Event
 
@@ -31,10 +33,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "merged": frozenset(),
 }
 OPEN_QUESTION = frozenset({"submitted", "queued", "on_air"})
-
-
-# The events whose folding can move a site's status (with the clock); any other leaves it as it is.
-STATUS_EVENTS = frozenset({"site.checkin", "site.check", "site.heartbeat", "site.incident", "site.presence"})
 
 
 def derive_status(site: SiteState, now: float, timeout: float, required: Iterable[str]) -> str:
@@ -90,21 +88,13 @@ class State:
         self.changes = Changes()
         self.version = 0  # bumped by every change a push carries: folded events, and heartbeats not stored
         self.heartbeat_push_seconds = max(config.heartbeat.interval_seconds, len(config.sites) / 100)
-        self._fold: dict[str, Callable[[Event], dict[str, Any]]] = {
-            "site.checkin": self._checkin, "site.check": self._check, "site.heartbeat": self._heartbeat_event,
-            "site.incident": self._incident, "site.status": self._status, "site.presence": self._presence,
-            "attendance.set": self._attendance, "attendance.add": self._attendance,
-            "question.submit": self._submit, "question.update": self._update, "question.answer": self._answer,
-            "floor.call": self._floor_call, "agency.attendance": self._agency_attendance,
-            "event.phase": self._phase, "agenda.advance": self._agenda,
-        }
 
     # -- folding ---------------------------------------------------------------------------
 
     def apply(self, event: Event) -> dict[str, Any]:
         """Fold one event in; return the command result (always with its seq)."""
         self.seq = event.seq
-        result = self._fold[event.type](event)
+        result = EVENTS[event.type].fold(self, event)
         result["seq"] = event.seq
         if event.op_id is not None:
             self.ops[event.op_id] = result
@@ -137,6 +127,7 @@ class State:
     def _misc(self) -> None:
         self.changes.misc = True
 
+    @event("site.checkin", moves_status=True, line=daylog.checkin_line)
     def _checkin(self, e: Event) -> dict[str, Any]:
         site = self._site(e)
         site.technician, site.phone = e.data["technician"], e.data.get("phone")
@@ -144,6 +135,7 @@ class State:
         site.last_seen = e.ts
         return {"site": site.id, "checked_in": iso(site.checked_in, self.tz)}
 
+    @event("site.check", moves_status=True)
     def _check(self, e: Event) -> dict[str, Any]:
         site = self._site(e)
         site.checks[e.data["item"]] = e.data["ok"]
@@ -152,6 +144,7 @@ class State:
         site.last_seen = e.ts
         return {"site": site.id, "item": e.data["item"], "ok": e.data["ok"]}
 
+    @event("site.heartbeat", moves_status=True)
     def _heartbeat_event(self, e: Event) -> dict[str, Any]:
         site = self._site(e)
         site.last_stored_heartbeat = e.ts
@@ -176,6 +169,7 @@ class State:
         rtt = measurements.get("rtt_ms")
         return None if rtt is None else ("poor" if rtt > self.config.heartbeat.rtt_poor_ms else "good")
 
+    @event("site.incident", moves_status=True, line=daylog.incident_line)
     def _incident(self, e: Event) -> dict[str, Any]:
         site = self._site(e)
         site.last_seen = e.ts
@@ -187,6 +181,7 @@ class State:
             incident.closed, incident.close_note = e.ts, e.data.get("note")
         return {"site": site.id, "incident": incident.id, "open": incident.closed is None}
 
+    @event("site.status", line=daylog.status_line)
     def _status(self, e: Event) -> dict[str, Any]:
         site = self._site(e)
         before = site.status
@@ -196,11 +191,13 @@ class State:
         self._mark_timeline(e.ts)
         return {"site": site.id, "status": site.status}
 
+    @event("site.presence", moves_status=True)
     def _presence(self, e: Event) -> dict[str, Any]:
         site = self._site(e)
         site.video = e.data["video"]
         return {"site": site.id, "video": site.video}
 
+    @event("attendance.set", "attendance.add")
     def _attendance(self, e: Event) -> dict[str, Any]:
         site, data = self._site(e), e.data
         category = data["category"]
@@ -225,6 +222,7 @@ class State:
         else:
             self.timeline.append(point)
 
+    @event("question.submit")
     def _submit(self, e: Event) -> dict[str, Any]:
         qid = f"q{e.seq}"
         d = e.data
@@ -237,6 +235,7 @@ class State:
         self._misc()
         return {"question": qid, "status": "submitted"}
 
+    @event("question.update")
     def _update(self, e: Event) -> dict[str, Any]:
         d = e.data
         q = self._question(d["question"], e)
@@ -282,6 +281,7 @@ class State:
         asker = {"question": q.id, "site": q.site, **q.delegate}
         into.co_askers.extend([asker, *q.co_askers])
 
+    @event("question.answer")
     def _answer(self, e: Event) -> dict[str, Any]:
         d = e.data
         q = self._question(d["question"], e)
@@ -296,6 +296,7 @@ class State:
         self._misc()
         return {"question": q.id, "status": q.status}
 
+    @event("floor.call", line=daylog.floor_line)
     def _floor_call(self, e: Event) -> dict[str, Any]:
         qid = e.data.get("question")
         if qid is not None and self.questions[qid].status != "on_air":
@@ -304,6 +305,7 @@ class State:
         self._misc()
         return {"site": e.site, "question": qid}
 
+    @event("agency.attendance")
     def _agency_attendance(self, e: Event) -> dict[str, Any]:
         d = e.data
         self.agencies[d["agency"]] = {"status": d["status"], "delegate": d.get("delegate"),
@@ -311,6 +313,7 @@ class State:
         self._misc()
         return {"agency": d["agency"], "status": d["status"]}
 
+    @event("event.phase", line=daylog.phase_line)
     def _phase(self, e: Event) -> dict[str, Any]:
         self.phase = e.data["phase"]
         self.phase_history.append({"phase": self.phase, "at": iso(e.ts, self.tz)})
@@ -319,6 +322,7 @@ class State:
         self._misc()
         return {"phase": self.phase}
 
+    @event("agenda.advance", line=daylog.agenda_line)
     def _agenda(self, e: Event) -> dict[str, Any]:
         if self.agenda_current is not None:
             self.agenda_times[self.agenda_current]["ended"] = e.ts

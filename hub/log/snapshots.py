@@ -30,7 +30,7 @@ log = logging.getLogger("diemcau.snapshot")
 VERSION = 1
 # Rebuilt from the config, or per push; and the kept op_id answers, which the log answers as well (`find_op`):
 # they were more than half of a snapshot's bytes and of the time it holds the loop (37 -> 20 ms at 3,500 sites).
-NOT_STATE = frozenset({"config", "tz", "changes", "_fold", "ops"})
+NOT_STATE = frozenset({"config", "tz", "changes", "ops"})
 EVERY_EVENTS = 50_000
 EVERY_SECONDS = 300.0
 CHECK_SECONDS = 5.0

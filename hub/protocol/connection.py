@@ -98,7 +98,7 @@ class Connection:
                 await self._read_loop()
         finally:
             self.hub.connections.discard(self)
-            self.hub.subscribers.discard(self)
+            self.hub.fanout.subscribers.discard(self)
             self.hub.awaiting_disk.discard(self)
             self.answers.clear()  # nobody will read them; their changes are stored (or not) regardless
             try:
@@ -211,7 +211,7 @@ class Connection:
                 frame = self._result(msg_id, outcome)
             elif isinstance(outcome, Subscription):
                 answers.popleft()
-                result, catch_up = hub.subscribe(self, outcome.since)
+                result, catch_up = hub.fanout.subscribe(self, outcome.since)
                 self.send_all([*ready, encode(result_ok(msg_id, result))])
                 ready = []
                 self.push(catch_up, durable_at=result["seq"])
@@ -250,7 +250,7 @@ class Connection:
                         extra={"fields": {"event": "client.dropped", "token_id": who.token_id, "role": who.role,
                                           "site": who.site, "peer": self.peer}})
             self.closing = True
-            self.hub.subscribers.discard(self)
+            self.hub.fanout.subscribers.discard(self)
             asyncio.get_running_loop().create_task(self.ws.close(code=CLOSE_SLOW, message=b"too slow to keep up"))
 
     def send(self, data: bytes, framed: bytes) -> None:
@@ -292,7 +292,7 @@ class Connection:
                     await self.hub.log.wait_durable(durable_at)
                 except StoreError:  # it showed a change a failed write lost: the rebuilt state goes instead
                     assert self.who is not None
-                    durable_at, data = self.hub.state.seq, self.hub.snapshot_frame(self.who.agency)
+                    durable_at, data = self.hub.state.seq, self.hub.fanout.snapshot(self.who.agency)
             try:
                 await self.ws.send_frame(data, WSMsgType.TEXT)
             except (ConnectionError, RuntimeError):
@@ -301,7 +301,7 @@ class Connection:
 
     async def close(self, code: int, reason: str) -> None:
         self.closing = True
-        self.hub.subscribers.discard(self)
+        self.hub.fanout.subscribers.discard(self)
         await self.ws.close(code=code, message=reason.encode()[:120])
 
     async def close_going_away(self) -> None:

@@ -35,6 +35,21 @@ def text_frame(payload: bytes) -> bytes:
     return header + payload
 
 
+def event_frame(seq: int, now: str | None, events: list[dict[str, Any]], parts: dict[str, Any],
+                since: int | None = None) -> bytes:
+    """A push of the changes up to `seq`: the shared parts and the rows that changed (a catch-up says `since`)."""
+    frame: dict[str, Any] = {"type": "event", "seq": seq, "now": now, "events": events}
+    if since is not None:
+        frame["since"] = since
+    frame.update(parts)
+    return encode(frame)
+
+
+def snapshot_frame(seq: int, now: str | None, state: dict[str, Any]) -> bytes:
+    """The whole state as one audience sees it: a new subscriber's catch-up, or one too far behind for a delta."""
+    return encode({"type": "snapshot", "seq": seq, "now": now, "state": state})
+
+
 def decode(data: bytes | str) -> Any:
     """Parse a frame's JSON; raise InvalidFormat with the parser's reason."""
     try:

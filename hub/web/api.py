@@ -35,7 +35,7 @@ async def healthz(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     return web.json_response({
         "status": "ok", "event": hub.config.event.id, "seq": hub.state.seq, "durable_seq": hub.log.durable_seq,
-        "phase": hub.state.phase, "connections": len(hub.connections), "subscribers": len(hub.subscribers),
+        "phase": hub.state.phase, "connections": len(hub.connections), "subscribers": len(hub.fanout.subscribers),
         "uptime_seconds": round(hub.clock() - hub.started, 1),
     })
 
@@ -44,7 +44,7 @@ async def api_state(request: web.Request) -> web.Response:
     who = await require(request)
     hub = request.app[HUB]
     snapshot = hub.state.snapshot(who.agency)
-    snapshot["now"] = hub.now_iso()
+    snapshot["now"] = hub.fanout.now_iso()
     return json_response(snapshot)
 
 

@@ -77,10 +77,10 @@ class HubCollector(Collector):
         yield _gauge("diemcau_connections", "Open websocket connections by role.", "role",
                      _count(conn.who.role if conn.who else "unauthenticated" for conn in hub.connections),
                      [*ROLES, "unauthenticated"])
-        yield GaugeMetricFamily("diemcau_subscribers", "Connections receiving pushed changes.", len(hub.subscribers))
+        yield GaugeMetricFamily("diemcau_subscribers", "Connections receiving pushed changes.", len(hub.fanout.subscribers))
         yield _counter("diemcau_commands", "State-changing commands received, by type.", "type", hub.stats.commands)
         yield _counter("diemcau_errors", "Error answers sent, by error code.", "code", hub.stats.errors)
-        yield CounterMetricFamily("diemcau_frames_pushed", "Frames queued to subscribers.", hub.stats.frames_pushed)
+        yield CounterMetricFamily("diemcau_frames_pushed", "Frames queued to subscribers.", hub.fanout.frames_pushed)
         yield CounterMetricFamily("diemcau_slow_clients_dropped", "Clients dropped for not reading.",
                                   hub.stats.slow_dropped)
         yield CounterMetricFamily("diemcau_loop_stalls", "Times the event loop stopped for 0.2 s or more.",
