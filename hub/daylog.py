@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from .logsafety import quiet_bad_requests
+from .logsafety import quiet_bad_requests, quiet_http_clients
 from .state import State
 from .store import Event
 
@@ -43,6 +43,7 @@ def configure(level: str, fmt: str = "text") -> None:
                          logging.Formatter(TEXT_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
     handler.addFilter(quiet_bad_requests)
     logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler], force=True)
+    quiet_http_clients()
 
 
 def _site_status(state: State, e: Event) -> tuple[int, str]:

@@ -9,19 +9,24 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from pathlib import Path
+from urllib.parse import urlencode
+
 import httpx
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bench.hubproc import HubProcess
 from hub.bridge import BigBlueButton, BridgePoller, bbb_checksum
 from hub.config import Bridge, Config
 
-from .conftest import RunningHub, StartHub
+from .conftest import KON_TUM, RunningHub, StartHub
 
 DOMAIN = "meet.kontum.gov.vn"
 ROOM = "doithoai2023"
 SECRET = "MyTestSalt"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJyb29tIjoiZG9pdGhvYWkyMDIzIn0.bm90LWEtcmVhbC1zaWduYXR1cmU"
 NOT_FOUND = ("<response><returncode>FAILED</returncode><messageKey>notFound</messageKey><message>We could not find "
              "a meeting with that meeting ID - perhaps the meeting is not yet running?</message></response>")
 CHECKSUM_ERROR = ("<response><returncode>FAILED</returncode><messageKey>checksumError</messageKey>"
@@ -273,3 +278,29 @@ async def test_poller_records_changes_only_and_flags_a_false_video_tick(
     assert [e.data["video"] for e in events if e.type == "site.presence"] == ["absent", "present", "absent", "unknown"]
     assert [(e.data["previous"], e.data["status"]) for e in events if e.type == "site.status"] == [
         ("offline", "checking"), ("checking", "ready"), ("ready", "degraded"), ("degraded", "ready")]
+
+
+@pytest.mark.parametrize("kind", ["jitsi", "bbb"])
+@pytest.mark.parametrize("level", ["info", "debug"])
+async def test_no_bridge_secret_reaches_the_log(tmp_path: Path, double: Double, bridge_url: str,
+                                                kind: str, level: str) -> None:
+    """`diemcau serve`, polling a bridge through an outage and back, logs no token, secret or checksum."""
+    secrets = {"jitsi": f'domain = "{DOMAIN}"\ntoken = "{JWT}"', "bbb": f'secret = "{SECRET}"'}[kind]
+    config = tmp_path / "event.toml"
+    config.write_text(KON_TUM.read_text(encoding="utf-8") + f'\n[bridge]\nkind = "{kind}"\nurl = "{bridge_url}"\n'
+                      f'room = "{ROOM}"\npoll_seconds = 0.05\n{secrets}\n', encoding="utf-8")
+    double.status = 500  # the first polls fail, so the warning and the recovery line are logged too
+    hub = HubProcess(config, tmp_path / "event.db", None, "--log-level", level)
+    await hub.start()
+    try:
+        await eventually(lambda: len(double.requests) >= 3, timeout=20)
+        double.status = 200
+        polls = len(double.requests)
+        await eventually(lambda: len(double.requests) >= polls + 3, timeout=20)
+    finally:
+        await hub.stop()
+    output = hub.output()
+    assert "answering; video presence verified again" in output  # the bridge's own lines are in this log
+    checksum = bbb_checksum("getMeetingInfo", urlencode({"meetingID": ROOM}), SECRET)
+    for secret in (JWT, SECRET, checksum):
+        assert secret not in output
