@@ -64,7 +64,6 @@ class Adapter(Protocol):
 
     async def presence(self, client: httpx.AsyncClient, sites: list[Site]) -> Presence | None:
         """Each site's presence; None when the room is not open (nobody has joined it)."""
-        ...
 
 
 def jitsi_room(name: str) -> str:

@@ -12,20 +12,21 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from typing import Any, NamedTuple
-
 from pathlib import Path
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from playwright.async_api import expect
 
 from bench.hubproc import HubProcess
 from hub.bridge import BigBlueButton, BridgePoller, bbb_checksum, jitsi_room
 from hub.config import Bridge, Config
 
+from .browser import Pages
 from .conftest import KON_TUM, RunningHub, StartHub
 
 DOMAIN = "meet.kontum.gov.vn"
@@ -54,7 +55,7 @@ class Double:
 
     def __init__(self) -> None:
         self.occupants: Any = []  # Jitsi /room body (list, or {} for an empty room)
-        self.attendees: list[tuple[str, str, bool]] | None = []  # BBB Attendee fields; None: not running
+        self.attendees: list[tuple[Any, ...]] | None = []  # BBB Attendee fields; None: not running
         self.status = 200
         self.body: str | None = None  # raw body that replaces the documented one
         self.delay = 0.0
@@ -71,14 +72,16 @@ def occupant(nick: str, name: str) -> dict[str, str]:
     return {"jid": f"{ROOM}@conference.{DOMAIN}/{nick}", "email": "", "display_name": name}
 
 
-def prosody_error_page(extra: str) -> str:
-    """Prosody's mod_http_errors page for a 404, as it answers a request for a host it does not serve."""
+def prosody_error_page(extra: str = "") -> str:
+    """Prosody's mod_http_errors page for a 404: with `extra` "Unknown host: …" for a host it does not
+    serve, without it for a path nothing is registered at on a host it does."""
+    line = f"<p class=\"extra\">{extra}</p>\n" if extra else ""
     return ("<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>404 Not Found</title>\n</head>\n<body>\n"
-            "<h1>404 Not Found</h1>\n<p>Whatever you were looking for is not here. Keep looking.</p>\n\n"
-            f"<p class=\"extra\">{extra}</p>\n</body>\n</html>\n")
+            f"<h1>404 Not Found</h1>\n<p>Whatever you were looking for is not here. Keep looking.</p>\n\n{line}"
+            "</body>\n</html>\n")
 
 
-def bbb_meeting(attendees: list[tuple[str, str, bool]]) -> str:
+def bbb_meeting(attendees: list[tuple[Any, ...]]) -> str:
     def xml(bool_: bool) -> str:
         return str(bool_).lower()
     people = [Attendee(*a) for a in attendees]
@@ -213,7 +216,7 @@ async def test_jitsi_empty_or_missing_room_is_absent(start_hub: StartHub, double
     (200, '{"participants": 3}', "not a list"),
     (404, "<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1><hr>nginx</body></html>",
      "not mod_muc_size's answer"),
-    (404, prosody_error_page(""), "not mod_muc_size's answer"),  # the host is served, the module is not there
+    (404, prosody_error_page(), "not mod_muc_size's answer"),  # the host is served, the module is not there
 ])
 async def test_jitsi_errors_make_every_site_unknown(start_hub: StartHub, double: Double, bridge_url: str,
                                                    config: Config, caplog: pytest.LogCaptureFixture,
@@ -225,11 +228,12 @@ async def test_jitsi_errors_make_every_site_unknown(start_hub: StartHub, double:
     assert logged in caplog.text
 
 
-async def polled(running: RunningHub, double: Double, caplog: pytest.LogCaptureFixture, polls: int = 4) -> list[str]:
+async def polled(running: RunningHub, double: Double, caplog: pytest.LogCaptureFixture,
+                 polls: int = 4) -> list[logging.LogRecord]:
     """What the hub's own poller logged over a few polls, once every site's presence has been recorded."""
     await eventually(lambda: len(double.requests) >= polls)
     await eventually(lambda: all(s.video is not None for s in running.hub.state.sites.values()))
-    return [r.getMessage() for r in caplog.records if r.name == "diemcau.bridge"]
+    return [r for r in caplog.records if r.name == "diemcau.bridge"]
 
 
 @pytest.mark.parametrize("domain, host", [(None, "127.0.0.1"), ("meet.example", "meet.example")])
@@ -242,8 +246,9 @@ async def test_jitsi_unknown_host_is_unknown_and_warned_once(start_hub: StartHub
     running = await start_hub(with_bridge(config, jitsi_cfg(bridge_url).model_copy(update={"domain": domain})))
     [warning] = await polled(running, double, caplog)
     assert {s.video for s in running.hub.state.sites.values()} == {"unknown"}
-    assert f"Prosody does not serve the host '{host}'" in warning and "[bridge] domain" in warning
-    assert caplog.records[-1].levelno == logging.WARNING
+    assert warning.levelno == logging.WARNING
+    assert f"Prosody does not serve the host '{host}'" in warning.getMessage()
+    assert "[bridge] domain" in warning.getMessage()
 
 
 async def test_jitsi_room_not_open_is_absent_and_said_once(start_hub: StartHub, double: Double, bridge_url: str,
@@ -254,8 +259,8 @@ async def test_jitsi_room_not_open_is_absent_and_said_once(start_hub: StartHub, 
     running = await start_hub(with_bridge(config, jitsi_cfg(bridge_url).model_copy(update={"room": "hoi-nghi"})))
     [line] = await polled(running, double, caplog)
     assert {s.video for s in running.hub.state.sites.values()} == {"absent"}
-    assert "room 'hoi-nghi' is not open" in line and "[bridge] room" in line
-    assert caplog.records[-1].levelno == logging.INFO
+    assert line.levelno == logging.INFO
+    assert "room 'hoi-nghi' is not open" in line.getMessage() and "[bridge] room" in line.getMessage()
 
 
 @pytest.mark.parametrize("name, joined", [
@@ -315,6 +320,34 @@ async def test_bbb_has_video_means_present_and_joined_without_it_is_no_video(
     assert presence["dak-ha"] == presence["sa-thay"] == presence["ngoc-hoi"] == "no_video"  # there, no video
     assert presence["tp-kon-tum"] == "absent"  # not in the meeting at all
     assert "checksum=" in str(double.requests[-1].url)
+
+
+async def test_pages_show_a_hall_in_the_meeting_without_video(start_hub: StartHub, double: Double, bridge_url: str,
+                                                             config: Config, pages: Pages) -> None:
+    """A listen-only hall reaches the chair's tile and the technician's page as there without video, not as gone."""
+    double.attendees = [("w_1", "Điểm cầu tỉnh", True), Attendee("w_2", "Đắk Hà", False, listening_only=True, voice=False)]
+    running = await start_hub(with_bridge(config, bbb_cfg(bridge_url)))
+    tech = await running.client("technician", site="dak-ha")
+    await tech.call("site.checkin", site="dak-ha", technician="Y Khoa")
+    for item in running.config.required_checks:
+        await tech.call("site.check", site="dak-ha", item=item, ok=True)
+    await tech.call("site.heartbeat", site="dak-ha", rtt_ms=20)
+    chair = await pages.open(running, "/", running.token("chair"))
+    technician = await pages.open(running, "/technician", running.token("technician", site="dak-ha"))
+    tile_video = chair.locator('.tile[data-site="dak-ha"] .tile-video')
+    await expect(tile_video).to_have_text("Hình: tắt, đã vào cầu")
+    await expect(chair.locator('.tile[data-site="tinh"] .tile-video')).to_have_text("Hình: có")
+    await expect(chair.locator('.tile[data-site="tp-kon-tum"] .tile-video')).to_have_text("Hình: không")
+    await expect(technician.locator("#video")).to_have_text(
+        "Đã vào cầu truyền hình nhưng không có hình (chỉ nghe, chỉ tiếng hoặc chia sẻ màn hình)")
+    await expect(technician.locator("#status")).to_have_text("Đang kiểm tra")  # a ticked video_link is contradicted
+    await expect(technician.locator("#hint")).to_contain_text("đã vào cầu truyền hình nhưng không có hình (camera chưa bật)")
+    for page in (chair, technician):
+        await page.click('.lang-switch button[data-lang="en"]')
+    await expect(tile_video).to_have_text("Video: off, in the call")
+    await expect(technician.locator("#video")).to_have_text(
+        "In the video call, but no camera (listening, voice only or sharing a screen)")
+    await expect(technician.locator("#hint")).to_contain_text("in the video call but sends no picture (camera off)")
 
 
 @pytest.mark.parametrize("path", ["", "/", "/bigbluebutton", "/bigbluebutton/", "/bigbluebutton/api",
@@ -392,8 +425,8 @@ async def test_no_bridge_secret_reaches_the_log(tmp_path: Path, double: Double, 
                       f'room = "{ROOM}"\npoll_seconds = 0.05\n{secrets}\n', encoding="utf-8")
     double.status = 500  # the first polls fail, so the warning and the recovery line are logged too
     hub = HubProcess(config, tmp_path / "event.db", None, "--log-level", level)
-    await hub.start()
     try:
+        await hub.start()
         await eventually(lambda: len(double.requests) >= 3, timeout=20)
         double.status = 200
         polls = len(double.requests)
