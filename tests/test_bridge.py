@@ -1,4 +1,9 @@
-"""Bridge adapters against a local server answering exactly as ../shared/bridges.md documents."""
+"""Bridge adapters against a local server answering exactly as ../shared/bridges.md documents.
+
+Neither Jitsi nor BigBlueButton can run here, so `bridge_app` answers as they do: Prosody's
+mod_muc_size (its own empty 404 for a room that is not open, Prosody's HTML error page for a host it
+does not serve) and BigBlueButton's signed API (its XML, checksum checked).
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,42 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from playwright.async_api import expect
 
-from hub.bridge import BigBlueButton, BridgePoller, bbb_checksum
+from bench.hubproc import HubProcess
+from hub.bridge import BigBlueButton, BridgePoller, bbb_checksum, jitsi_room
 from hub.config import Bridge, Config
 
-from .conftest import RunningHub, StartHub
+from .browser import Pages
+from .conftest import KON_TUM, RunningHub, StartHub
 
 DOMAIN = "meet.kontum.gov.vn"
 ROOM = "doithoai2023"
 SECRET = "MyTestSalt"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJyb29tIjoiZG9pdGhvYWkyMDIzIn0.bm90LWEtcmVhbC1zaWduYXR1cmU"
 NOT_FOUND = ("<response><returncode>FAILED</returncode><messageKey>notFound</messageKey><message>We could not find "
              "a meeting with that meeting ID - perhaps the meeting is not yet running?</message></response>")
 CHECKSUM_ERROR = ("<response><returncode>FAILED</returncode><messageKey>checksumError</messageKey>"
                   "<message>You did not pass the checksum security check</message></response>")
+
+
+class Attendee(NamedTuple):
+    """One BigBlueButton attendee: listen-only joins without a microphone, a screen share is not a webcam."""
+
+    user_id: str
+    name: str
+    video: bool
+    listening_only: bool = False
+    voice: bool = True
+    presenter: bool = False
 
 
 class Double:
@@ -33,7 +55,7 @@ class Double:
 
     def __init__(self) -> None:
         self.occupants: Any = []  # Jitsi /room body (list, or {} for an empty room)
-        self.attendees: list[tuple[str, str, bool]] | None = []  # BBB (userID, fullName, hasVideo); None: not running
+        self.attendees: list[tuple[Any, ...]] | None = []  # BBB Attendee fields; None: not running
         self.status = 200
         self.body: str | None = None  # raw body that replaces the documented one
         self.delay = 0.0
@@ -50,15 +72,29 @@ def occupant(nick: str, name: str) -> dict[str, str]:
     return {"jid": f"{ROOM}@conference.{DOMAIN}/{nick}", "email": "", "display_name": name}
 
 
-def bbb_meeting(attendees: list[tuple[str, str, bool]]) -> str:
-    people = "".join(
-        f"<attendee><userID>{uid}</userID><fullName>{name}</fullName><role>VIEWER</role><isPresenter>false"
-        f"</isPresenter><isListeningOnly>false</isListeningOnly><hasJoinedVoice>true</hasJoinedVoice>"
-        f"<hasVideo>{str(video).lower()}</hasVideo><clientType>HTML5</clientType><customdata></customdata></attendee>"
-        for uid, name, video in attendees)
+def prosody_error_page(extra: str = "") -> str:
+    """Prosody's mod_http_errors page for a 404: with `extra` "Unknown host: …" for a host it does not
+    serve, without it for a path nothing is registered at on a host it does."""
+    line = f"<p class=\"extra\">{extra}</p>\n" if extra else ""
+    return ("<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>404 Not Found</title>\n</head>\n<body>\n"
+            f"<h1>404 Not Found</h1>\n<p>Whatever you were looking for is not here. Keep looking.</p>\n\n{line}"
+            "</body>\n</html>\n")
+
+
+def bbb_meeting(attendees: list[tuple[Any, ...]]) -> str:
+    def xml(bool_: bool) -> str:
+        return str(bool_).lower()
+    people = [Attendee(*a) for a in attendees]
+    rows = "".join(
+        f"<attendee><userID>{a.user_id}</userID><fullName>{a.name}</fullName><role>VIEWER</role><isPresenter>"
+        f"{xml(a.presenter)}</isPresenter><isListeningOnly>{xml(a.listening_only)}</isListeningOnly><hasJoinedVoice>"
+        f"{xml(a.voice)}</hasJoinedVoice><hasVideo>{xml(a.video)}</hasVideo><clientType>HTML5</clientType>"
+        f"<customdata></customdata></attendee>" for a in people)
     return (f"<response><returncode>SUCCESS</returncode><meetingID>{ROOM}</meetingID><running>true</running>"
-            f"<participantCount>{len(attendees)}</participantCount><videoCount>{sum(a[2] for a in attendees)}"
-            f"</videoCount><attendees>{people}</attendees><isBreakout>false</isBreakout></response>")
+            f"<participantCount>{len(people)}</participantCount><voiceParticipantCount>{sum(a.voice for a in people)}"
+            f"</voiceParticipantCount><listenerCount>{sum(a.listening_only for a in people)}</listenerCount>"
+            f"<videoCount>{sum(a.video for a in people)}</videoCount><attendees>{rows}</attendees>"
+            f"<isBreakout>false</isBreakout></response>")
 
 
 def bridge_app(double: Double) -> web.Application:
@@ -66,7 +102,8 @@ def bridge_app(double: Double) -> web.Application:
         double.requests.append(request)
         await asyncio.sleep(double.delay)
         if request.host != DOMAIN:
-            return web.Response(status=404, text="Unknown host")
+            return web.Response(status=404, text=prosody_error_page(f"Unknown host: {request.host}"),
+                                content_type="text/html")
         if not request.query_string:
             return web.Response(status=400)
         if double.status != 200 or double.body is not None:
@@ -131,6 +168,13 @@ async def poll(running: RunningHub) -> dict[str, str]:
         return await BridgePoller(running.hub).poll(client)
 
 
+async def eventually(check: Callable[[], bool], timeout: float = 5) -> None:
+    async def wait() -> None:
+        while not check():
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(wait(), timeout)
+
+
 def test_bbb_checksum_matches_the_documented_vector() -> None:
     assert bbb_checksum("isMeetingRunning", "meetingID=Foo", "MyTestSalt") == "f59b73c5cf1db387da4ca7d937049420d4c50a12"
 
@@ -170,6 +214,9 @@ async def test_jitsi_empty_or_missing_room_is_absent(start_hub: StartHub, double
     (500, "", "HTTP 500"),
     (200, "<html>Bad gateway</html>", "not JSON"),
     (200, '{"participants": 3}', "not a list"),
+    (404, "<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1><hr>nginx</body></html>",
+     "not mod_muc_size's answer"),
+    (404, prosody_error_page(), "not mod_muc_size's answer"),  # the host is served, the module is not there
 ])
 async def test_jitsi_errors_make_every_site_unknown(start_hub: StartHub, double: Double, bridge_url: str,
                                                    config: Config, caplog: pytest.LogCaptureFixture,
@@ -179,6 +226,60 @@ async def test_jitsi_errors_make_every_site_unknown(start_hub: StartHub, double:
     with caplog.at_level(logging.WARNING, "diemcau.bridge"):
         assert set((await poll(running)).values()) == {"unknown"}
     assert logged in caplog.text
+
+
+async def polled(running: RunningHub, double: Double, caplog: pytest.LogCaptureFixture,
+                 polls: int = 4) -> list[logging.LogRecord]:
+    """What the hub's own poller logged over a few polls, once every site's presence has been recorded."""
+    await eventually(lambda: len(double.requests) >= polls)
+    await eventually(lambda: all(s.video is not None for s in running.hub.state.sites.values()))
+    return [r for r in caplog.records if r.name == "diemcau.bridge"]
+
+
+@pytest.mark.parametrize("domain, host", [(None, "127.0.0.1"), ("meet.example", "meet.example")])
+async def test_jitsi_unknown_host_is_unknown_and_warned_once(start_hub: StartHub, double: Double, bridge_url: str,
+                                                            config: Config, caplog: pytest.LogCaptureFixture,
+                                                            domain: str | None, host: str) -> None:
+    """Prosody's "Unknown host" page is a 404 too, but not the module's: no hall is called absent for it."""
+    caplog.set_level(logging.INFO, "diemcau.bridge")
+    double.occupants = [occupant("a", "Điểm cầu tỉnh")]
+    running = await start_hub(with_bridge(config, jitsi_cfg(bridge_url).model_copy(update={"domain": domain})))
+    [warning] = await polled(running, double, caplog)
+    assert {s.video for s in running.hub.state.sites.values()} == {"unknown"}
+    assert warning.levelno == logging.WARNING
+    assert f"Prosody does not serve the host '{host}'" in warning.getMessage()
+    assert "[bridge] domain" in warning.getMessage()
+
+
+async def test_jitsi_room_not_open_is_absent_and_said_once(start_hub: StartHub, double: Double, bridge_url: str,
+                                                          config: Config, caplog: pytest.LogCaptureFixture) -> None:
+    """A wrong room name and a room nobody has joined answer the same (the module's empty 404): one line says both."""
+    caplog.set_level(logging.INFO, "diemcau.bridge")
+    double.occupants = [occupant("a", "Điểm cầu tỉnh")]
+    running = await start_hub(with_bridge(config, jitsi_cfg(bridge_url).model_copy(update={"room": "hoi-nghi"})))
+    [line] = await polled(running, double, caplog)
+    assert {s.video for s in running.hub.state.sites.values()} == {"absent"}
+    assert line.levelno == logging.INFO
+    assert "room 'hoi-nghi' is not open" in line.getMessage() and "[bridge] room" in line.getMessage()
+
+
+@pytest.mark.parametrize("name, joined", [
+    ("DoiThoai2023", "doithoai2023"),  # copied from a meeting URL with capitals
+    ("doithoai2023", "doithoai2023"),
+    ("Hội Nghị", "h%e1%bb%99i%20ngh%e1%bb%8b"),  # as lib-jitsi-meet names the room's JID
+    ("H%E1%BB%99i%20Ngh%E1%BB%8B", "h%e1%bb%99i%20ngh%e1%bb%8b"),  # copied from the address bar, encoded
+    ("ＤoiＴhoai", "doithoai"),  # NFKC folds full-width letters
+])
+def test_jitsi_room_name_as_jitsi_clients_join_it(name: str, joined: str) -> None:
+    assert jitsi_room(name) == joined
+
+
+async def test_jitsi_room_with_capitals_finds_the_room(start_hub: StartHub, double: Double, bridge_url: str,
+                                                      config: Config) -> None:
+    running = await start_hub(with_bridge(config, jitsi_cfg(bridge_url).model_copy(update={"room": "DoiThoai2023"})))
+    double.occupants = [occupant("a", "Điểm cầu tỉnh")]
+    assert (await poll(running))["tinh"] == "present"
+    assert double.requests[-1].query["room"] == ROOM
 
 
 async def test_slow_or_unreachable_bridge_is_unknown(start_hub: StartHub, double: Double, bridge_url: str,
@@ -205,14 +306,59 @@ async def test_jitsi_unhealthy_videobridge_cannot_vouch(start_hub: StartHub, dou
     assert (await poll(running))["tinh"] == "unknown"
 
 
-async def test_bbb_has_video_means_present(start_hub: StartHub, double: Double, bridge_url: str,
-                                           config: Config) -> None:
+async def test_bbb_has_video_means_present_and_joined_without_it_is_no_video(
+        start_hub: StartHub, double: Double, bridge_url: str, config: Config) -> None:
     running = await start_hub(with_bridge(config, bbb_cfg(bridge_url)))
-    double.attendees = [("w_1", "Điểm cầu tỉnh", True), ("w_2", "Đắk Hà", False), ("w_3", "Kon Plông", True)]
+    double.attendees = [
+        ("w_1", "Điểm cầu tỉnh", True), ("w_3", "Kon Plông", True),
+        Attendee("w_2", "Đắk Hà", False, listening_only=True, voice=False),  # listen-only
+        Attendee("w_4", "Sa Thầy", False),  # voice only
+        Attendee("w_5", "Ngọc Hồi", False, presenter=True),  # sharing a screen, no webcam
+        ("w_6", "Kon Rẫy", False), ("w_7", "Kon Rẫy", True)]  # a second PC carries its camera
     presence = await poll(running)
-    assert presence["tinh"] == "present" and presence["kon-plong"] == "present"
-    assert presence["dak-ha"] == "absent"  # joined, but no video flowing
+    assert presence["tinh"] == "present" and presence["kon-plong"] == "present" and presence["kon-ray"] == "present"
+    assert presence["dak-ha"] == presence["sa-thay"] == presence["ngoc-hoi"] == "no_video"  # there, no video
+    assert presence["tp-kon-tum"] == "absent"  # not in the meeting at all
     assert "checksum=" in str(double.requests[-1].url)
+
+
+async def test_pages_show_a_hall_in_the_meeting_without_video(start_hub: StartHub, double: Double, bridge_url: str,
+                                                             config: Config, pages: Pages) -> None:
+    """A listen-only hall reaches the chair's tile and the technician's page as there without video, not as gone."""
+    double.attendees = [("w_1", "Điểm cầu tỉnh", True), Attendee("w_2", "Đắk Hà", False, listening_only=True, voice=False)]
+    running = await start_hub(with_bridge(config, bbb_cfg(bridge_url)))
+    tech = await running.client("technician", site="dak-ha")
+    await tech.call("site.checkin", site="dak-ha", technician="Y Khoa")
+    for item in running.config.required_checks:
+        await tech.call("site.check", site="dak-ha", item=item, ok=True)
+    await tech.call("site.heartbeat", site="dak-ha", rtt_ms=20)
+    chair = await pages.open(running, "/", running.token("chair"))
+    technician = await pages.open(running, "/technician", running.token("technician", site="dak-ha"))
+    tile_video = chair.locator('.tile[data-site="dak-ha"] .tile-video')
+    await expect(tile_video).to_have_text("Hình: tắt, đã vào cầu")
+    await expect(chair.locator('.tile[data-site="tinh"] .tile-video')).to_have_text("Hình: có")
+    await expect(chair.locator('.tile[data-site="tp-kon-tum"] .tile-video')).to_have_text("Hình: không")
+    await expect(technician.locator("#video")).to_have_text(
+        "Đã vào cầu truyền hình nhưng không có hình (chỉ nghe, chỉ tiếng hoặc chia sẻ màn hình)")
+    await expect(technician.locator("#status")).to_have_text("Đang kiểm tra")  # a ticked video_link is contradicted
+    await expect(technician.locator("#hint")).to_contain_text("đã vào cầu truyền hình nhưng không có hình (camera chưa bật)")
+    for page in (chair, technician):
+        await page.click('.lang-switch button[data-lang="en"]')
+    await expect(tile_video).to_have_text("Video: off, in the call")
+    await expect(technician.locator("#video")).to_have_text(
+        "In the video call, but no camera (listening, voice only or sharing a screen)")
+    await expect(technician.locator("#hint")).to_contain_text("in the video call but sends no picture (camera off)")
+
+
+@pytest.mark.parametrize("path", ["", "/", "/bigbluebutton", "/bigbluebutton/", "/bigbluebutton/api",
+                                  "/bigbluebutton/api/"])
+async def test_bbb_url_with_or_without_its_path(start_hub: StartHub, double: Double, bridge_url: str,
+                                                config: Config, path: str) -> None:
+    """The server alone, as `bbb-conf --secret` prints it (…/bigbluebutton/), or the API's own address."""
+    running = await start_hub(with_bridge(config, bbb_cfg(bridge_url + path)))
+    double.attendees = [("w_1", "Điểm cầu tỉnh", True)]
+    assert (await poll(running))["tinh"] == "present"
+    assert double.requests[-1].path == "/bigbluebutton/api/getMeetingInfo"
 
 
 async def test_bbb_not_running_is_absent_and_bad_checksum_is_unknown(
@@ -242,13 +388,6 @@ async def test_bbb_garbage_is_unknown(start_hub: StartHub, double: Double, bridg
     assert set((await poll(running)).values()) == {"unknown"}
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 5) -> None:
-    async def wait() -> None:
-        while not check():
-            await asyncio.sleep(0.02)
-    await asyncio.wait_for(wait(), timeout)
-
-
 async def test_poller_records_changes_only_and_flags_a_false_video_tick(
         start_hub: StartHub, double: Double, bridge_url: str, config: Config) -> None:
     running = await start_hub(with_bridge(config, bbb_cfg(bridge_url)))
@@ -270,6 +409,32 @@ async def test_poller_records_changes_only_and_flags_a_false_video_tick(
     polls = len(double.requests)
     await eventually(lambda: len(double.requests) >= polls + 3)
     events = [e for e in running.hub.log.read(0) if e.site == "dak-ha"]
-    assert [e.data["video"] for e in events if e.type == "site.presence"] == ["absent", "present", "absent", "unknown"]
+    assert [e.data["video"] for e in events if e.type == "site.presence"] == ["absent", "present", "no_video", "unknown"]
     assert [(e.data["previous"], e.data["status"]) for e in events if e.type == "site.status"] == [
         ("offline", "checking"), ("checking", "ready"), ("ready", "degraded"), ("degraded", "ready")]
+
+
+@pytest.mark.parametrize("kind", ["jitsi", "bbb"])
+@pytest.mark.parametrize("level", ["info", "debug"])
+async def test_no_bridge_secret_reaches_the_log(tmp_path: Path, double: Double, bridge_url: str,
+                                                kind: str, level: str) -> None:
+    """`diemcau serve`, polling a bridge through an outage and back, logs no token, secret or checksum."""
+    secrets = {"jitsi": f'domain = "{DOMAIN}"\ntoken = "{JWT}"', "bbb": f'secret = "{SECRET}"'}[kind]
+    config = tmp_path / "event.toml"
+    config.write_text(KON_TUM.read_text(encoding="utf-8") + f'\n[bridge]\nkind = "{kind}"\nurl = "{bridge_url}"\n'
+                      f'room = "{ROOM}"\npoll_seconds = 0.05\n{secrets}\n', encoding="utf-8")
+    double.status = 500  # the first polls fail, so the warning and the recovery line are logged too
+    hub = HubProcess(config, tmp_path / "event.db", None, "--log-level", level)
+    try:
+        await hub.start()
+        await eventually(lambda: len(double.requests) >= 3, timeout=20)
+        double.status = 200
+        polls = len(double.requests)
+        await eventually(lambda: len(double.requests) >= polls + 3, timeout=20)
+    finally:
+        await hub.stop()
+    output = hub.output()
+    assert "video presence verified again" in output  # the bridge's own lines are in this log
+    checksum = bbb_checksum("getMeetingInfo", urlencode({"meetingID": ROOM}), SECRET)
+    for secret in (JWT, SECRET, checksum):
+        assert secret not in output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import sqlite3
 from collections.abc import AsyncIterator
@@ -12,21 +13,26 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 
+from bench.hubproc import DIEMCAU
 from hub.cli.doctor import Finding, check_clock, doctor_command, examine
 from hub.config import Config, load_config
 from hub.tokens import TokenStore
 
 from .conftest import KON_TUM, StartHub
+from .test_bridge import prosody_error_page
 
 TOMORROW = dt.date.today() + dt.timedelta(days=1)
+DOMAIN = "meet.kontum.gov.vn"
+ROOM = f'room = "doithoai"\ndomain = "{DOMAIN}"'
 
 
-def event_config(tmp_path: Path, bridge_url: str | None = None, event_id: str = "kontum-2023") -> Path:
-    """The Kon Tum config moved to tomorrow, optionally with a Jitsi bridge."""
+def event_config(tmp_path: Path, bridge_url: str | None = None, event_id: str = "kontum-2023",
+                 room: str = ROOM) -> Path:
+    """The Kon Tum config moved to tomorrow, optionally with a Jitsi bridge (`room`: its room and domain keys)."""
     text = KON_TUM.read_text(encoding="utf-8").replace("date = 2023-11-24", f"date = {TOMORROW.isoformat()}")
     text = text.replace('id = "kontum-2023"', f'id = "{event_id}"')
     if bridge_url:
-        text += f'\n[bridge]\nkind = "jitsi"\nurl = "{bridge_url}"\nroom = "doithoai"\ndomain = "meet.kontum.gov.vn"\n'
+        text += f'\n[bridge]\nkind = "jitsi"\nurl = "{bridge_url}"\n{room}\n'
     path = tmp_path / f"{event_id}.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -41,8 +47,11 @@ def levels(findings: list[Finding]) -> dict[str, set[str]]:
 
 @pytest.fixture
 async def jitsi() -> AsyncIterator[str]:
-    """Prosody's /room as bridges.md shows it: one occupant, Đắk Hà's hall."""
+    """Prosody's /room as bridges.md shows it: one occupant, Đắk Hà's hall (Jitsi and Prosody cannot run here)."""
     async def room(request: web.Request) -> web.Response:
+        if request.host != DOMAIN:
+            return web.Response(status=404, text=prosody_error_page(f"Unknown host: {request.host}"),
+                                content_type="text/html")
         if request.query.get("room") != "doithoai":
             return web.Response(status=404)
         return web.json_response([{"jid": "doithoai@conference.meet.kontum.gov.vn/3f2a9c1b", "email": "",
@@ -76,6 +85,29 @@ async def test_broken_bridge_and_hub_fail(tmp_path: Path, start_hub: StartHub) -
     assert by_topic["bridge"] == {"fail"} and by_topic["hub"] == {"fail"}
     by_topic = levels(await examine(config_path, tmp_path / "x.db", "http://127.0.0.1:9", None))
     assert by_topic["hub"] == {"fail"} and by_topic["database"] == {"warn"}  # not created yet
+
+
+@pytest.mark.parametrize("room, label, expected", [
+    ('room = "doithoai"\ndomain = "kontum.gov.vn"', "FAIL", "does not serve the host 'kontum.gov.vn'"),
+    ('room = "doithoai"', "FAIL", "does not serve the host '127.0.0.1'"),  # no domain: the url's host is sent
+    ('room = "DoiThoai"\ndomain = "meet.kontum.gov.vn"', "ok", "1 of 11 halls in the room 'doithoai'"),
+    ('room = "doi-thoai"\ndomain = "meet.kontum.gov.vn"', "WARN", "room 'doi-thoai' is not open now"),
+])
+async def test_cli_bridge_misconfiguration_is_named(tmp_path: Path, jitsi: str, room: str, label: str,
+                                                    expected: str) -> None:
+    """`diemcau doctor` as run the day before: a wrong host fails, a room not open warns, capitals are fine."""
+    config_path = event_config(tmp_path, jitsi, room=room)
+    proc = await asyncio.create_subprocess_exec(*DIEMCAU, "doctor", "--config", str(config_path),
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out = (await asyncio.wait_for(proc.communicate(), 60))[0].decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    [line] = [line for line in out.splitlines() if " bridge " in line]
+    assert line.split()[0] == label and expected in line, out
+    assert proc.returncode == (1 if label == "FAIL" else 0), out
 
 
 def run(*args: str) -> tuple[int, str]:

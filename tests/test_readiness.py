@@ -112,7 +112,7 @@ async def test_false_video_tick_is_flagged(clocked_hub: RunningHub) -> None:
 
 @pytest.mark.parametrize("video, video_link, expected", [
     ("absent", True, "checking"), ("absent", False, "checking"), ("present", True, "ready"),
-    ("unknown", True, "ready"), (None, True, "ready")])
+    ("no_video", True, "checking"), ("unknown", True, "ready"), (None, True, "ready")])
 def test_derive_status_with_video(config, video: str | None, video_link: bool, expected: str) -> None:
     state = SiteState(config=config.site_ids[SITE], checked_in=100.0, last_seen=100.0, video=video,
                       checks={**dict.fromkeys(config.required_checks, True), "video_link": video_link})

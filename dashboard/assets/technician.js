@@ -12,6 +12,7 @@ register({
     "link.good": "Tốt — {ms} ms", "link.poor": "Chậm — {ms} ms", "video.none": "Không theo dõi",
     "hint.offline": "Nhận ca và đánh dấu các mục kiểm tra để báo sẵn sàng.",
     "hint.missing": "Còn thiếu: {items}.", "hint.video": "Cầu truyền hình không thấy hình của điểm cầu này dù mục “{item}” đã đạt.",
+    "hint.no_video": "Điểm cầu đã vào cầu truyền hình nhưng không có hình (camera chưa bật) dù mục “{item}” đã đạt.",
     "hint.incidents": "Còn {n} sự cố chưa khắc phục.", "hint.lost": "Hub không nhận được tín hiệu từ điểm cầu này.",
     "hint.ready": "Điểm cầu đã sẵn sàng.",
     "ci.title": "Nhận ca trực kỹ thuật", "ci.name": "Họ tên kỹ thuật viên", "ci.phone": "Số điện thoại",
@@ -28,6 +29,7 @@ register({
     "st.video": "Video bridge", "st.since": "since {time}", "link.good": "Good — {ms} ms", "link.poor": "Slow — {ms} ms",
     "video.none": "Not monitored", "hint.offline": "Check in and tick the checklist to report ready.",
     "hint.missing": "Still missing: {items}.", "hint.video": "The video bridge does not see this site although “{item}” is ticked.",
+    "hint.no_video": "This site is in the video call but sends no picture (camera off) although “{item}” is ticked.",
     "hint.incidents": "{n} incident(s) still open.", "hint.lost": "The hub gets no signal from this site.",
     "hint.ready": "This site is ready.",
     "ci.title": "Technician check-in", "ci.name": "Technician's full name", "ci.phone": "Phone number",
@@ -88,7 +90,8 @@ function hint(site) {
   const missing = items.filter((c) => c.required && site.checks[c.id] !== true).map((c) => c.name);
   const parts = missing.length ? [t("hint.missing", { items: missing.join(", ") })] : [];
   const videoItem = items.find((c) => c.id === "video_link");
-  if (site.video === "absent" && site.checks.video_link === true && videoItem) parts.push(t("hint.video", { item: videoItem.name }));
+  const unseen = { absent: "hint.video", no_video: "hint.no_video" }[site.video];
+  if (unseen && site.checks.video_link === true && videoItem) parts.push(t(unseen, { item: videoItem.name }));
   if (site.open_incidents) parts.push(t("hint.incidents", { n: fmtNumber(site.open_incidents) }));
   return parts.join(" ");
 }

@@ -136,7 +136,10 @@ def _ntp_synchronised() -> bool | None:
 
 
 async def check_bridge(config: Config) -> Finding:
-    """The bridge answers the way the hub will ask it on the day (room presence, then health)."""
+    """The bridge answers the way the hub will ask it on the day (room presence, then health).
+
+    An answer that is not the bridge API's (wrong host, port or path) fails: on the day it would make
+    every hall's video "unknown"."""
     cfg = config.bridge
     if cfg is None:
         return Finding("ok", "bridge", "no video bridge configured; video presence is not verified")
@@ -151,8 +154,13 @@ async def check_bridge(config: Config) -> Finding:
         return Finding("fail", "bridge", f"cannot reach {cfg.kind} at {cfg.url} ({type(exc).__name__})")
     if unhealthy:
         return Finding("fail", "bridge", f"{cfg.kind} media server: {unhealthy}")
-    present = sum(v == "present" for v in presence.values())
-    return Finding("ok", "bridge", f"{cfg.kind} at {cfg.url} answers; {present} of {len(presence)} halls in the room now")
+    if presence is None:  # fine the day before; on the day, a wrong room name looks the same
+        return Finding("warn", "bridge", f"{cfg.kind} at {cfg.url} answers, but room {adapter.room!r} is not open now: "
+                                         "right if nobody has joined it yet, otherwise [bridge] room names another room")
+    present, no_video = (sum(v == kind for v in presence.values()) for kind in ("present", "no_video"))
+    without = f", {no_video} more in it without video" if no_video else ""
+    return Finding("ok", "bridge", f"{cfg.kind} at {cfg.url} answers; {present} of {len(presence)} halls in the room "
+                                   f"{adapter.room!r} now{without}")
 
 
 async def check_hub(url: str, config: Config) -> Finding:

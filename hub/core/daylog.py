@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from hub.core.events import EVENTS
-from hub.logs import quiet_bad_requests
+from hub.logs import quiet_bad_requests, quiet_http_clients
 
 if TYPE_CHECKING:
     from hub.core.state import State
@@ -46,6 +46,7 @@ def configure(level: str, fmt: str = "text") -> None:
                          logging.Formatter(TEXT_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
     handler.addFilter(quiet_bad_requests)
     logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler], force=True)
+    quiet_http_clients()
 
 
 def status_line(state: State, e: Event) -> tuple[int, str]:

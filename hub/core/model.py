@@ -63,7 +63,7 @@ class SiteState:
     pushed_heartbeat: float | None = None
     measurements: dict[str, Any] = field(default_factory=dict)
     link: str | None = None  # "good" or "poor", from the round-trip time against the threshold
-    video: str | None = None  # bridge presence: "present", "absent" or "unknown"; None without a bridge
+    video: str | None = None  # bridge presence: "present", "no_video", "absent" or "unknown"; None without a bridge
     incidents: dict[str, Incident] = field(default_factory=dict)
     attendance: dict[str, int] = field(default_factory=dict)
     peak: int = 0

@@ -40,7 +40,7 @@ def derive_status(site: SiteState, now: float, timeout: float, required: Iterabl
     if site.checked_in is None:
         return "offline"
     fresh = site.last_seen is not None and now - site.last_seen <= timeout
-    video_contradicted = site.video == "absent" and site.checks.get("video_link") is True
+    video_contradicted = site.video in ("absent", "no_video") and site.checks.get("video_link") is True
     healthy = (all(site.checks.get(item) is True for item in required)
                and not video_contradicted and not site.open_incidents())
     if not site.ever_ready:
