@@ -14,8 +14,8 @@ import asyncio
 import hashlib
 import logging
 import unicodedata
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlencode, urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
@@ -25,11 +25,9 @@ from defusedxml.ElementTree import fromstring
 
 from hub.config import Bridge, Site
 
-if TYPE_CHECKING:
-    from hub.core.hub import Hub
-
 log = logging.getLogger("diemcau.bridge")
 Presence = dict[str, str]  # site id -> "present" | "no_video" | "absent" | "unknown"
+Record = Callable[[str, str | None, dict[str, Any]], None]  # stores an event the hub observed: type, site, data
 
 
 class BridgeError(Exception):
@@ -191,9 +189,8 @@ async def check_health(client: httpx.AsyncClient, url: str) -> str | None:
 class BridgePoller:
     """Polls the bridge every `poll_seconds` and records each site's presence when it changes."""
 
-    def __init__(self, hub: Hub) -> None:
-        assert hub.config.bridge is not None
-        self.hub, self.cfg = hub, hub.config.bridge
+    def __init__(self, cfg: Bridge, sites: list[Site], video_of: Callable[[str], str | None], record: Record) -> None:
+        self.cfg, self.sites, self.video_of, self.record = cfg, sites, video_of, record
         self.adapter: Adapter = ADAPTERS[self.cfg.kind](self.cfg)
         self.condition: str | None = None  # what is wrong or unusual about the bridge now, as last logged
 
@@ -208,7 +205,7 @@ class BridgePoller:
 
     async def poll(self, client: httpx.AsyncClient) -> Presence:
         """Every site's presence now; "unknown" for all when the bridge cannot say."""
-        sites = self.hub.config.sites
+        sites = self.sites
         try:
             presence = await self.adapter.presence(client, sites)
             unhealthy = await check_health(client, self.cfg.health_url) if self.cfg.health_url else None
@@ -232,7 +229,7 @@ class BridgePoller:
 
     def _trouble(self, problem: str) -> Presence:
         self._report(f"{problem}; video presence unknown")
-        return every(self.hub.config.sites, "unknown")
+        return every(self.sites, "unknown")
 
     def _report(self, condition: str | None, level: int = logging.WARNING) -> None:
         """Log when the bridge's condition changes, not on every poll."""
@@ -246,5 +243,5 @@ class BridgePoller:
 
     def apply(self, presence: Presence) -> None:
         for site_id, video in presence.items():
-            if self.hub.state.sites[site_id].video != video:
-                self.hub.record("site.presence", site_id, {"video": video})
+            if self.video_of(site_id) != video:
+                self.record("site.presence", site_id, {"video": video})

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import expect
 
 from bench.hubproc import HubProcess
-from hub.bridge import BigBlueButton, BridgePoller, bbb_checksum, jitsi_room
+from hub.bridge import BigBlueButton, bbb_checksum, jitsi_room
 from hub.config import Bridge, Config
 
 from .browser import Pages
@@ -165,7 +165,7 @@ def with_bridge(config: Config, bridge: Bridge) -> Config:
 async def poll(running: RunningHub) -> dict[str, str]:
     """One poll through the hub's own poller, as its background task does it."""
     async with httpx.AsyncClient(timeout=running.config.bridge.timeout_seconds) as client:  # type: ignore[union-attr]
-        return await BridgePoller(running.hub).poll(client)
+        return await running.hub.bridge.poll(client)  # type: ignore[union-attr]
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 5) -> None:

@@ -77,6 +77,8 @@ class Hub:
         self.connections: set[Connection] = set()
         self.awaiting_disk: set[Connection] = set()  # connections whose next answer waits for a commit
         self.fanout = Fanout(lambda: self.state, self.log, clock, config.limits.fanout_ms / 1000)
+        self.bridge = (BridgePoller(config.bridge, config.sites, lambda site: self.state.sites[site].video, self.record)
+                       if config.bridge is not None else None)
         self.stats = Stats()
         self.started = clock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -99,9 +101,9 @@ class Hub:
         self.log.start()
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("fanout", self.fanout.run()), ("status", self._status_loop()), ("revocations", self._revocation_loop()),
-            ("snapshots", snapshot.keep_snapshots(self)), ("loop lag", self._lag_loop()))]
-        if self.config.bridge is not None:
-            self._tasks.append(asyncio.create_task(BridgePoller(self).run(), name="bridge"))
+            ("snapshots", snapshot.keep_snapshots(lambda: self.state, self.log)), ("loop lag", self._lag_loop()))]
+        if self.bridge is not None:
+            self._tasks.append(asyncio.create_task(self.bridge.run(), name="bridge"))
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -14,7 +14,8 @@ import hashlib
 import logging
 import time
 import zlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -22,9 +23,6 @@ from hub.config import Config
 from hub.core.model import Incident, Question, SiteState
 from hub.core.state import State
 from hub.log.sqlite import EventLog, StoreError
-
-if TYPE_CHECKING:
-    from hub.core.hub import Hub
 
 log = logging.getLogger("diemcau.snapshot")
 VERSION = 1
@@ -91,28 +89,30 @@ def restore(config: Config, log_: EventLog) -> State:
     return State(config)
 
 
-async def take(hub: Hub) -> int | None:
+async def take(current: Callable[[], State], log_: EventLog) -> int | None:
     """Snapshot the live state once its events are durable; the seq saved, or None if a rebuild intervened."""
-    state = hub.state
+    state = current()
     seq, raw = state.seq, dump(state)
     try:
-        await hub.log.wait_durable(seq)
+        await log_.wait_durable(seq)
     except StoreError:
         return None
-    if hub.state is not state:
+    if current() is not state:
         return None
-    await asyncio.to_thread(hub.log.save_snapshot, seq, zlib.compress(raw, 1))
+    await asyncio.to_thread(log_.save_snapshot, seq, zlib.compress(raw, 1))
     log.info("state snapshot at seq %d (%d KB)", seq, len(raw) // 1024)
     return seq
 
 
-async def keep_snapshots(hub: Hub, every_events: int = EVERY_EVENTS, every_seconds: float = EVERY_SECONDS) -> None:
-    """Take a snapshot after every `every_events` events, or `every_seconds` after a change."""
-    last_seq, last_at = hub.state.seq, time.monotonic()
+async def keep_snapshots(current: Callable[[], State], log_: EventLog, every_events: int = EVERY_EVENTS,
+                         every_seconds: float = EVERY_SECONDS) -> None:
+    """Take a snapshot of the live state (`current()`) after every `every_events` events, or `every_seconds`
+    after a change."""
+    last_seq, last_at = current().seq, time.monotonic()
     while True:
         await asyncio.sleep(CHECK_SECONDS)
-        behind = hub.state.seq - last_seq
+        behind = current().seq - last_seq
         if behind >= every_events or (behind > 0 and time.monotonic() - last_at >= every_seconds):
-            saved = await take(hub)
+            saved = await take(current, log_)
             if saved is not None:
                 last_seq, last_at = saved, time.monotonic()

@@ -171,6 +171,7 @@ class EventLog:
     _ops_reader: sqlite3.Connection | None = None
     _op_ids: Bloom | None = None  # every stored op_id, approximately: see find_op
     _written: list[Callable[[BaseException | None], None]] = field(default_factory=list)
+    _observers: list[tuple[Callable[[float], None], Callable[[int], None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -233,6 +234,10 @@ class EventLog:
         """Call `callback` on the loop after each group commit: None once it is durable, else the write error
         (`REFUSED` for a batch not written because an earlier commit failed)."""
         self._written.append(callback)
+
+    def observe(self, durable: Callable[[float], None], batch_size: Callable[[int], None]) -> None:
+        """Be told each stored event's seconds from `append` to fsynced, and each group commit's size (metrics)."""
+        self._observers.append((durable, batch_size))
 
     def append(self, event: Event, result: dict[str, Any] | None = None) -> asyncio.Future[None]:
         """Add one event (with the answer its command got, kept for retries of its op_id) to the open batch.
@@ -336,11 +341,17 @@ class EventLog:
             self.batch_sizes.append(len(batch))
             if len(self.batch_sizes) > 1000:
                 del self.batch_sizes[:500]
+            for _, batch_size in self._observers:
+                batch_size(len(batch))
         if error is None:
             now = time.perf_counter()
-            self.durable_seconds.extend([now - appended for _, _, appended in batch])
+            seconds = [now - appended for _, _, appended in batch]
+            self.durable_seconds.extend(seconds)
             if len(self.durable_seconds) > 10000:
                 del self.durable_seconds[:-5000]
+            for durable, _ in self._observers:
+                for value in seconds:
+                    durable(value)
             if not write.done():  # awaited only through asyncio.shield, but a cancelled future must not stop the log
                 write.set_result(None)
             self.durable_seq = max(self.durable_seq, batch[-1][0].seq)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -25,24 +25,6 @@ from hub.web.keys import HUB
 
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
-
-
-class ObservedSamples(list[float]):
-    """A sample list that also feeds a histogram, so trimming the list never loses a count."""
-
-    def __init__(self, samples: Iterable[float], observe: Callable[[float], None]) -> None:
-        super().__init__(samples)
-        self.observe = observe
-
-    def append(self, value: float) -> None:
-        super().append(value)
-        self.observe(value)
-
-    def extend(self, values: Iterable[float]) -> None:
-        values = list(values)
-        super().extend(values)
-        for value in values:
-            self.observe(value)
 
 
 class Buckets:
@@ -121,14 +103,13 @@ def _counter(name: str, doc: str, label: str, values: dict[str, int]) -> Counter
 
 
 def instrument(hub: Hub) -> CollectorRegistry:
-    """A registry for this hub: its collector, with histograms fed by the log's own sample lists."""
+    """A registry for this hub: its collector, with histograms the log feeds as it stores."""
     acks = Buckets("diemcau_ack_seconds", "Time from an event's append to its fsync: what an answer waits for.",
                    ACK_BUCKETS)
     batches = Buckets("diemcau_commit_batch_size", "Events per group commit of the event log.", BATCH_BUCKETS)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(HubCollector(hub, [acks, batches]))
-    hub.log.durable_seconds = ObservedSamples(hub.log.durable_seconds, acks.observe)  # type: ignore[assignment]
-    hub.log.batch_sizes = ObservedSamples(hub.log.batch_sizes, batches.observe)  # type: ignore[assignment]
+    hub.log.observe(acks.observe, batches.observe)
     return registry
 
 
