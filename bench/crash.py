@@ -26,7 +26,7 @@ import websockets
 
 from hub.config import Config, load_config
 from hub.core.state import State
-from hub.log.sqlite import EventLog
+from hub.log.sqlite import SQLiteLog
 from hub.tokens import TokenStore
 from sites.client import HubClient
 
@@ -117,7 +117,7 @@ async def _send_until_broken(client: HubClient, site: str, config: Config, ledge
 
 async def verify(config: Config, db_path: Path, ledger: Ledger) -> dict[str, int]:
     """Read the database offline and compare it with what the clients were told."""
-    log = EventLog(db_path, config.event.id)
+    log = SQLiteLog(db_path, config.event.id)
     try:
         events = list(log.read(0))
     finally:

@@ -12,7 +12,7 @@ import orjson
 from hub.config import load_config
 from hub.core.state import State
 from hub.log import snapshots as snapshot
-from hub.log.sqlite import EventLog, connect
+from hub.log.sqlite import SQLiteLog, connect
 
 from .genconfig import site_id, write_config
 
@@ -42,7 +42,7 @@ def measure_startup(workdir: Path, events: int) -> dict[str, Any]:
     """Seconds to rebuild the state from the whole log, and from a snapshot taken `TAIL` events before its end."""
     config = load_config(write_config(workdir / "startup.toml", sites=SITES, event_id="startup"))
     db = workdir / "startup.db"
-    log = EventLog(db, config.event.id)
+    log = SQLiteLog(db, config.event.id)
     conn = connect(db)
     with conn:
         conn.execute("BEGIN")

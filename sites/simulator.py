@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from hub.config import Config, ConfigError, Site, load_config
-from hub.log.sqlite import StoreError
+from hub.log.base import StoreError
 from hub.tokens import TokenStore
 
 from .client import AuthFailed, CommandFailed, HubClient, new_op_id

@@ -24,7 +24,8 @@ from hub import tokens as tokens_module
 from hub.cli.main import serve
 from hub.config import Config, Server
 from hub.core.commands import COMMANDS
-from hub.tokens import PAGE_FOR_ROLE, ROLES, TokenStore
+from hub.roles import ROLES
+from hub.tokens import PAGE_FOR_ROLE, TokenStore
 from sites.client import HubClient
 
 from .conftest import KON_TUM, RunningHub, StartHub

@@ -15,7 +15,8 @@ import pytest
 from bench.crash import KON_TUM, run
 from bench.hubproc import DIEMCAU, free_port
 from hub.config import Config
-from hub.log.sqlite import Event, EventLog, StoreError, connect, open_database
+from hub.log.base import Event, StoreError
+from hub.log.sqlite import SQLiteLog, connect, open_database
 
 
 async def test_sigkill_rounds_lose_and_double_nothing(tmp_path: Path) -> None:
@@ -30,7 +31,7 @@ async def test_sigkill_rounds_lose_and_double_nothing(tmp_path: Path) -> None:
 
 
 async def _make_log(path: Path, config: Config, events: int = 1500) -> None:
-    log = EventLog(path, config.event.id)
+    log = SQLiteLog(path, config.event.id)
     log.start()
     futures = [log.append(Event(seq=n, ts=1.7e9 + n, type="attendance.add", actor="t", site="dak-ha", op_id=f"op-{n}",
                                 data={"category": "workers", "delta": 1})) for n in range(1, events + 1)]

@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from hub.config import Config
-from hub.log.sqlite import EventLog
+from hub.log.sqlite import SQLiteLog
 from sites.client import AuthFailed, HubClient
 
 from .conftest import ManualClock, RunningHub, StartHub
@@ -306,9 +306,9 @@ async def test_retry_of_an_old_op_id_is_answered_from_the_log(hub: RunningHub, m
 async def test_a_refused_write_is_an_error_answer_and_the_retry_stores_it(hub: RunningHub, monkeypatch) -> None:
     client = await hub.client("registrar", site="dak-ha")
     await client.call("attendance.set", site="dak-ha", category="workers", count=7)
-    real_commit = EventLog.__dict__["_commit"]  # the staticmethod itself
+    real_commit = SQLiteLog.__dict__["_commit"]  # the staticmethod itself
     refuse = staticmethod(lambda conn, batch: sqlite3.OperationalError("disk I/O error"))
-    monkeypatch.setattr(EventLog, "_commit", refuse)
+    monkeypatch.setattr(SQLiteLog, "_commit", refuse)
     failed, after = await asyncio.gather(
         client.send("attendance.add", site="dak-ha", category="workers", delta=5, op_id="refused-1"),
         client.send("ping", sent=1.0))  # answered after the failed one, in order
@@ -317,7 +317,7 @@ async def test_a_refused_write_is_an_error_answer_and_the_retry_stores_it(hub: R
     assert after["success"] is True
     assert hub.hub.state.sites["dak-ha"].attendance["workers"] == 7  # rebuilt from the log: the change is not there
 
-    monkeypatch.setattr(EventLog, "_commit", real_commit)
+    monkeypatch.setattr(SQLiteLog, "_commit", real_commit)
     retried = await client.call("attendance.add", site="dak-ha", category="workers", delta=5, op_id="refused-1")
     assert retried["count"] == 12 and hub.hub.log.count() == 2
 
@@ -325,7 +325,7 @@ async def test_a_refused_write_is_an_error_answer_and_the_retry_stores_it(hub: R
 async def test_changes_folded_on_top_of_a_failed_write_are_refused_too(hub: RunningHub, monkeypatch) -> None:
     """Commands folded while a doomed commit was on its way to the disk were decided on a state holding its
     change; once it fails they are refused as well, so the log never keeps them without it."""
-    real_commit = EventLog.__dict__["_commit"].__func__
+    real_commit = SQLiteLog.__dict__["_commit"].__func__
     disk = threading.Event()
     commits: list[list[int]] = []
 
@@ -335,7 +335,7 @@ async def test_changes_folded_on_top_of_a_failed_write_are_refused_too(hub: Runn
             disk.wait(10)  # the test folds more changes meanwhile
             return sqlite3.OperationalError("disk I/O error")
         return real_commit(conn, batch)
-    monkeypatch.setattr(EventLog, "_commit", staticmethod(first_fails))
+    monkeypatch.setattr(SQLiteLog, "_commit", staticmethod(first_fails))
     client = await hub.client("registrar", site="dak-ha")
     base = hub.hub.state.seq
     lost = asyncio.ensure_future(client.send("attendance.add", site="dak-ha", category="workers", delta=5, op_id="lost"))
@@ -363,11 +363,11 @@ async def test_after_a_failed_write_dashboards_get_the_rebuilt_state_never_the_l
     registrar = await hub.client("registrar", site="dak-ha")
     kept = await registrar.call("attendance.set", site="dak-ha", category="workers", count=7)
     await chair.next_push(lambda f: f["type"] == "event" and f["seq"] >= kept["seq"])
-    real_commit = EventLog.__dict__["_commit"]
-    monkeypatch.setattr(EventLog, "_commit", staticmethod(lambda conn, batch: sqlite3.OperationalError("disk full")))
+    real_commit = SQLiteLog.__dict__["_commit"]
+    monkeypatch.setattr(SQLiteLog, "_commit", staticmethod(lambda conn, batch: sqlite3.OperationalError("disk full")))
     lost = await registrar.send("attendance.set", site="dak-ha", category="workers", count=99, op_id="lost")
     assert lost["success"] is False
-    monkeypatch.setattr(EventLog, "_commit", real_commit)
+    monkeypatch.setattr(SQLiteLog, "_commit", real_commit)
 
     def shows_dak_ha(frame: dict) -> bool:
         return frame["type"] == "event" and any(site["id"] == "dak-ha" for site in frame.get("sites", []))
@@ -388,7 +388,7 @@ async def test_a_dashboard_subscribing_during_a_failed_write_gets_the_rebuilt_st
                                                                                     monkeypatch) -> None:
     registrar = await hub.client("registrar", site="dak-ha")
     kept = await registrar.call("attendance.set", site="dak-ha", category="workers", count=7)
-    real_commit = EventLog.__dict__["_commit"].__func__
+    real_commit = SQLiteLog.__dict__["_commit"].__func__
     disk = threading.Event()
     commits: list[int] = []
 
@@ -398,7 +398,7 @@ async def test_a_dashboard_subscribing_during_a_failed_write_gets_the_rebuilt_st
             disk.wait(10)
             return sqlite3.OperationalError("disk I/O error")
         return real_commit(conn, batch)
-    monkeypatch.setattr(EventLog, "_commit", staticmethod(first_fails))
+    monkeypatch.setattr(SQLiteLog, "_commit", staticmethod(first_fails))
     lost = asyncio.ensure_future(registrar.send("attendance.set", site="dak-ha", category="workers", count=99,
                                                 op_id="lost"))
     while not commits:  # the change is folded and on its way to the disk
@@ -415,13 +415,13 @@ async def test_a_dashboard_subscribing_during_a_failed_write_gets_the_rebuilt_st
 
 async def test_a_client_far_ahead_of_the_disk_is_paused_then_answered_in_order(hub: RunningHub, monkeypatch) -> None:
     monkeypatch.setattr("hub.protocol.connection.PENDING_ANSWERS", 8)
-    real_commit = EventLog.__dict__["_commit"].__func__
+    real_commit = SQLiteLog.__dict__["_commit"].__func__
     disk = threading.Event()  # the disk is stuck until the test lets it go
 
     def stuck_commit(conn: sqlite3.Connection, batch: list) -> BaseException | None:
         disk.wait(10)
         return real_commit(conn, batch)
-    monkeypatch.setattr(EventLog, "_commit", staticmethod(stuck_commit))
+    monkeypatch.setattr(SQLiteLog, "_commit", staticmethod(stuck_commit))
     moderator = await hub.client("moderator")  # a role without a rate limit
     stored = asyncio.ensure_future(moderator.send("event.phase", phase="live"))
     arrived: list[float] = []

@@ -8,7 +8,7 @@ from pathlib import Path
 from hub.config import Config
 from hub.core.state import State
 from hub.log import snapshots as snapshot
-from hub.log.sqlite import EventLog
+from hub.log.sqlite import SQLiteLog
 from sites.client import HubClient
 
 from .conftest import RunningHub, StartHub
@@ -42,7 +42,7 @@ async def second_half(admin: HubClient, question: str) -> None:
 
 
 def full_fold(config: Config, db_path: Path) -> State:
-    log = EventLog(db_path, config.event.id)
+    log = SQLiteLog(db_path, config.event.id)
     state = State(config)
     for event in log.read(0):
         state.apply(event)
@@ -51,7 +51,7 @@ def full_fold(config: Config, db_path: Path) -> State:
 
 def from_snapshot(config: Config, db_path: Path) -> tuple[State, int]:
     """The state a restart builds (snapshot, then the tail), and the seq the snapshot held."""
-    log = EventLog(db_path, config.event.id)
+    log = SQLiteLog(db_path, config.event.id)
     state = snapshot.restore(config, log)
     restored_at = state.seq
     for event in log.read(state.seq):
@@ -110,7 +110,7 @@ async def test_snapshot_of_another_config_is_ignored(start_hub: StartHub, config
 async def test_unreadable_snapshot_falls_back_to_the_whole_log(start_hub: StartHub, config: Config,
                                                                db_path: Path) -> None:
     _, taken = await run_event(start_hub)
-    log = EventLog(db_path, config.event.id)
+    log = SQLiteLog(db_path, config.event.id)
     log.save_snapshot(taken, zlib.compress(b"{not json"))
     state, restored_at = from_snapshot(config, db_path)
     assert restored_at == 0

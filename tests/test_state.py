@@ -18,7 +18,7 @@ from hub.core.errors import HubError
 from hub.core.events import EVENTS
 from hub.core.state import State
 from hub.log import snapshots as snapshot
-from hub.log.sqlite import Event
+from hub.log.base import Event
 from hub.tokens import Identity
 
 from .conftest import KON_TUM

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import sqlite_utils
 
-from hub.log.sqlite import MIGRATIONS, SCHEMA_VERSION, Event, EventLog
+from hub.log.base import Event
+from hub.log.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteLog
 
 
 async def test_a_burst_shares_commits_and_every_event_is_durable(tmp_path: Path) -> None:
-    log = EventLog(tmp_path / "e.db", "ev")
+    log = SQLiteLog(tmp_path / "e.db", "ev")
     log.start()
     futures = [log.append(Event(seq=n, ts=float(n), type="t", data={"n": n}, op_id=f"op-{n}"), {"seq": n})
                for n in range(1, 501)]
@@ -33,7 +34,7 @@ async def test_an_older_database_is_migrated_and_keeps_its_events(tmp_path: Path
     conn.execute("INSERT INTO events(seq, ts, type, actor, site, op_id, data) VALUES (1, 1.0, 't', 'x', NULL, 'legacy', '{}')")
     conn.close()
 
-    log = EventLog(path, "ev")
+    log = SQLiteLog(path, "ev")
     assert [e.op_id for e in log.read(0)] == ["legacy"]
     assert log.find_op("legacy") == {"seq": 1}  # stored before answers were kept: the seq still answers
     check = sqlite3.connect(path)
@@ -44,13 +45,13 @@ async def test_an_older_database_is_migrated_and_keeps_its_events(tmp_path: Path
 
 async def test_op_ids_stored_before_a_restart_are_still_found(tmp_path: Path) -> None:
     path = tmp_path / "e.db"
-    log = EventLog(path, "ev")
+    log = SQLiteLog(path, "ev")
     log.start()
     await asyncio.gather(*(log.append(Event(seq=n, ts=float(n), type="t", data={}, op_id=f"op-{n}"), {"seq": n, "n": n})
                            for n in range(1, 201)))
     await log.stop()
 
-    reopened = EventLog(path, "ev")
+    reopened = SQLiteLog(path, "ev")
     reopened.start()  # fills the filter of stored op_ids from the log
     await reopened.append(Event(seq=201, ts=201.0, type="t", data={}, op_id="after"), {"seq": 201})
     lookups: list[str] = []

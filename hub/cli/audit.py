@@ -20,7 +20,8 @@ import orjson
 
 from hub.cli.options import config_options, fail
 from hub.config import Config
-from hub.log.sqlite import Event, EventLog, connect, open_database
+from hub.log.base import Event
+from hub.log.sqlite import SQLiteLog, connect, open_database
 
 COLUMNS = ("seq", "time", "type", "site", "token_id", "role", "bound_to", "label", "data")
 _SQL = """SELECT e.seq, e.ts, e.type, e.site, e.actor, t.role, coalesce(t.site, t.agency), t.label, e.data
@@ -70,7 +71,7 @@ def _tokens(db_path: Path) -> dict[str, tuple[str | None, str | None, str | None
 async def follow_rows(config: Config, db_path: Path, since: int, site: str | None = None,
                       token_id: str | None = None) -> None:
     """Print each change as a running hub stores it (the log's tail, read from this separate process)."""
-    log = EventLog(db_path, config.event.id)
+    log = SQLiteLog(db_path, config.event.id)
     tokens = _tokens(db_path)
     try:
         async for event in log.follow(since):

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from hub.config import ConfigError, load_config
-from hub.log.sqlite import StoreError
+from hub.log.base import StoreError
 
 
 def default_db(config_path: Path) -> Path:

@@ -19,7 +19,7 @@ from hub.logs import quiet_bad_requests, quiet_http_clients
 
 if TYPE_CHECKING:
     from hub.core.state import State
-    from hub.log.sqlite import Event
+    from hub.log.base import Event
 
 log = logging.getLogger("diemcau.day")
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hub.core.state import State
-    from hub.log.sqlite import Event
+    from hub.log.base import Event
 
 Fold = Callable[["State", "Event"], dict[str, Any]]
 Line = Callable[["State", "Event"], tuple[int, str]]  # (log level, text) for the operator's log

@@ -35,7 +35,8 @@ from hub.core.errors import (
 from hub.core.events import EVENTS
 from hub.core.state import State
 from hub.log import snapshots as snapshot
-from hub.log.sqlite import Event, EventLog, Refused
+from hub.log.base import Event, EventLog, Refused
+from hub.log.sqlite import SQLiteLog
 from hub.protocol.fanout import Fanout
 from hub.protocol.messages import CLOSE_REVOKED
 from hub.tokens import Identity, TokenStore
@@ -70,7 +71,7 @@ class Hub:
         self.config = config
         self.clock = clock
         self.db_path = Path(db_path)
-        self.log = EventLog(self.db_path, config.event.id)
+        self.log: EventLog = SQLiteLog(self.db_path, config.event.id)
         self.log.on_written(self._written)
         self.tokens = TokenStore(self.db_path)
         self.state = State(config)

@@ -16,7 +16,7 @@ from hub.config import Config
 from hub.core import daylog
 from hub.core.events import EVENTS, event
 from hub.core.model import Incident, Question, SiteState, iso
-from hub.log.sqlite import Event
+from hub.log.base import Event
 
 TIMELINE_STEP_SECONDS = 10.0
 RECENT_OPS = 20_000  # answers kept in memory for retries; far more than any client has in flight

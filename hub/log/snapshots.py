@@ -22,7 +22,7 @@ import orjson
 from hub.config import Config
 from hub.core.model import Incident, Question, SiteState
 from hub.core.state import State
-from hub.log.sqlite import EventLog, StoreError
+from hub.log.base import EventLog, StoreError
 
 log = logging.getLogger("diemcau.snapshot")
 VERSION = 1

@@ -1,4 +1,4 @@
-"""The append-only event log in SQLite: group-committed appends, reads from a seq, following the tail.
+"""The event log in SQLite (the embedded default; see hub.log.base for the interface): group-committed appends, reads from a seq, following the tail.
 
 One writer thread owns the write connection. `append` adds an event to the open batch and returns
 the batch's future, which resolves once the batch is committed with `synchronous=FULL` (fsynced): a
@@ -15,39 +15,18 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 import sqlite_utils
 from rbloom import Bloom
 
+from hub.log.base import Event, Refused, StoreError
+
 SCHEMA_VERSION = 3
 COMMIT_INTERVAL = 0.005  # seconds from one commit's start to the next one's at the soonest: see _write_loop
 OP_FILTER_ITEMS = 1_000_000  # sized for at least this many op_ids (or twice the log) at start; beyond, more lookups
 OP_FILTER_ERROR_RATE = 0.01
-
-
-class StoreError(Exception):
-    """The database cannot be used as it is; the message says why and what to do."""
-
-
-class Event(NamedTuple):
-    """One stored fact. `actor` is the id of the token that caused it, or "hub" for the hub's own.
-
-    Immutable as a NamedTuple, which is built in half the time of a frozen dataclass: one per command.
-    """
-
-    seq: int
-    ts: float
-    type: str
-    data: dict[str, Any]
-    actor: str | None = None
-    site: str | None = None
-    op_id: str | None = None
-
-    def public(self) -> dict[str, Any]:
-        """The event as pushed to subscribers and written to JSON exports."""
-        return {"seq": self.seq, "ts": self.ts, "type": self.type, "site": self.site, "data": self.data}
 
 
 def _migrate_v1(db: sqlite_utils.Database) -> None:
@@ -137,10 +116,6 @@ _SELECT = "SELECT seq, ts, type, actor, site, op_id, data FROM events"
 Pending = tuple[Event, dict[str, Any] | None, float]
 
 
-class Refused(StoreError):
-    """A batch not written because a commit before it failed: it was folded on top of the lost events."""
-
-
 REFUSED = Refused("not written: an earlier write failed, and the state these changes were decided on was lost with it")
 
 
@@ -151,8 +126,9 @@ def _fail(write: asyncio.Future[None] | None, error: BaseException) -> None:
 
 
 @dataclass(eq=False)
-class EventLog:
-    """The log: `append` (idempotency key `op_id` unique in the table), `read` from a seq, `follow` the tail."""
+class SQLiteLog:
+    """The log in one SQLite file (hub.log.base.EventLog): `append` (the idempotency key `op_id` unique in
+    the table), `read` from a seq, `follow` the tail; one writer thread group-commits."""
 
     path: Path
     event_id: str | None = None
@@ -244,7 +220,7 @@ class EventLog:
 
         Returns the batch's future: it resolves when the batch is fsynced, or fails with the write error.
         """
-        assert self._loop is not None, "EventLog.start() first"
+        assert self._loop is not None, "SQLiteLog.start() first"
         pending = (event, result if event.op_id is not None else None, time.perf_counter())
         with self._lock:
             self._open.append(pending)

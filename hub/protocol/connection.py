@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from hub.core.errors import INTERNAL_ERROR, Answer, HubError, InvalidFormat, Outcome, RateLimited, Subscription
-from hub.log.sqlite import StoreError
+from hub.log.base import StoreError
 from hub.protocol.messages import (
     CLOSE_GOING_AWAY,
     CLOSE_POLICY,

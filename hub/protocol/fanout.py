@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.core.model import iso
 from hub.core.state import State
-from hub.log.sqlite import EventLog, StoreError
+from hub.log.base import EventLog, StoreError
 from hub.protocol.messages import event_frame, snapshot_frame, text_frame
 
 if TYPE_CHECKING:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from hub.config import Config
 from hub.core.model import AGENCY_STATUSES, Question, iso
 from hub.core.state import State
-from hub.log.sqlite import Event, EventLog, StoreError
+from hub.log.base import Event, StoreError
+from hub.log.sqlite import SQLiteLog
 from hub.questions.deadlines import IN_WRITING
 
 if TYPE_CHECKING:
@@ -130,11 +131,11 @@ async def hub_report(hub: Hub) -> dict[str, Any]:
     return await asyncio.to_thread(report_from_db, hub.config, hub.db_path, hub.log.durable_seq)
 
 
-def open_log(config: Config, db_path: str | Path) -> EventLog:
+def open_log(config: Config, db_path: str | Path) -> SQLiteLog:
     """The event's log for reading; a missing file is an error, not a new empty event."""
     if not Path(db_path).is_file():
         raise StoreError(f"{db_path}: no database here; give the event's database with --db")
-    return EventLog(Path(db_path), config.event.id)
+    return SQLiteLog(Path(db_path), config.event.id)
 
 
 def minutes(seconds: float | None) -> float | None:
