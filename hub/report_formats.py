@@ -187,7 +187,7 @@ class CellFormat:
 
 def render_html(model: dict[str, Any], lang: str = "vi") -> bytes:
     """The printable A4 page: summary and chart, then one section per table, page breaks between them."""
-    date = dt.date.fromisoformat(model["event"]["date"])
+    date = dt.date.fromisoformat(model["event"]["session_date"])
     fmt = CellFormat(lang, date)
     labels = TEXT[lang]
     html = templates.get_template("report.html").render(
