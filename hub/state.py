@@ -313,7 +313,10 @@ class State:
     def _phase(self, e: Event) -> dict[str, Any]:
         self.phase = e.data["phase"]
         self.phase_history.append({"phase": self.phase, "at": iso(e.ts, self.tz)})
-        self.run = follow_run(self.run, self.phase, e.ts, self.tz)
+        run = follow_run(self.run, self.phase, e.ts, self.tz)
+        if self.run[0] is not None and run[0] != self.run[0]:  # a run ends: the next plays its programme afresh
+            self.agenda_current, self.agenda_times = None, {}
+        self.run = run
         self._misc()
         return {"phase": self.phase}
 
