@@ -141,7 +141,7 @@ async def test_the_chair_sees_a_run_on_another_day_in_minutes(start_hub: StartHu
     await expect(page.locator("#time-label")).to_have_text("Dự kiến bắt đầu", timeout=LIVE)
     await expect(page.locator("#time-left")).to_have_text("khi khai mạc")
     await expect(page.locator("#fit")).to_have_text(
-        "Khác ngày kế hoạch (24/11/2023): lịch trình tính từ lúc chuyển sang «Đang diễn ra»")
+        "Khác ngày kế hoạch (24/11/2023): lịch trình tính từ lúc chuyển sang “Đang diễn ra”")
     clock.now = local(config, ANOTHER_DAY, 21, 5)
     await moderator.call("event.phase", phase="live")
     clock.now = local(config, ANOTHER_DAY, 21, 9)

@@ -15,7 +15,7 @@ export const strings = {
     "kpi.waiting": "đang chờ", "kpi.time_left": "Thời gian còn lại", "kpi.starts_in": "Bắt đầu sau", "kpi.planned_start": "Dự kiến bắt đầu",
     "kpi.overtime": "Quá giờ", "kpi.closed": "Đã kết thúc lúc",
     "kpi.deadline_at": "Hạn sẵn sàng: {at}", "kpi.at_opening": "khi khai mạc",
-    "kpi.another_day": "Khác ngày kế hoạch ({date}): lịch trình tính từ lúc chuyển sang «Đang diễn ra»",
+    "kpi.another_day": "Khác ngày kế hoạch ({date}): lịch trình tính từ lúc chuyển sang “Đang diễn ra”",
     "kpi.fit": "Đủ thời gian cho khoảng {fit}/{waiting} câu đang chờ (trung bình {avg}/câu)",
     "kpi.fit_unknown": "{waiting} câu đang chờ; chưa đủ dữ liệu để ước tính",
     "now.agenda": "Nội dung chương trình", "now.floor": "Đang phát biểu", "now.next": "Tiếp theo",
