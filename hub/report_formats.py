@@ -18,7 +18,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from .access import templates
 from .report_chart import chart_svg
-from .report_tables import TEXT, Column, Table, layout
+from .report_tables import TEXT, Column, Table, layout, when
 
 FORMATS = ("html", "xlsx", "csv", "json")
 MEDIA_TYPES = {"html": "text/html; charset=utf-8", "json": "application/json",
@@ -192,6 +192,7 @@ def render_html(model: dict[str, Any], lang: str = "vi") -> bytes:
     labels = TEXT[lang]
     html = templates.get_template("report.html").render(
         m=model, lang=lang, t=labels, tables=layout(model, lang), fmt=fmt, date=fmt(date),
+        start=fmt(when(model["event"]["session_starts_at"])),
         chart=chart_svg(model, labels, fmt.number), other_lang="en" if lang == "vi" else "vi",
         as_of=fmt(dt.datetime.fromisoformat(model["source"]["as_of"])) if model["source"]["as_of"] else "")
     return html.encode("utf-8")
