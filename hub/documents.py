@@ -132,8 +132,8 @@ def report_document(config: Config, report: Report, day: dt.date) -> bytes:
     doc = new_document(f"Báo cáo kết quả tổ chức {ev.title}", issuer.body)
     header(doc, issuer, f"BC-{issuer.number_prefix.split('-')[0]}", day)
     title(doc, "Báo cáo", f"Kết quả tổ chức {ev.title}")
-    para(doc, f"{vn_date(held_on(report)).capitalize()}, {issuer.body} tổ chức {ev.title} theo hình thức trực tiếp kết hợp "
-              f"trực tuyến tại {report['totals']['sites']} điểm cầu. {issuer.body} báo cáo kết quả như sau:")
+    para(doc, f"{vn_date(held_on(report)).capitalize()}, {issuer.body} tổ chức {ev.title} theo hình thức trực tiếp "
+              f"kết hợp trực tuyến tại {report['totals']['sites']} điểm cầu. {issuer.body} báo cáo kết quả như sau:")
     _attendance(doc, report)
     _questions(doc, report)
     _agencies(doc, report)

@@ -95,7 +95,8 @@ async def test_a_run_on_another_day_plans_from_going_live(start_hub: StartHub, c
     assert (readiness["dak-ha"]["lead_minutes"], readiness["dak-ha"]["by_deadline"]) == (40.0, True)
     assert (readiness["sa-thay"]["lead_minutes"], readiness["sa-thay"]["by_deadline"]) == (10.0, False)
     assert (report["totals"]["ready_by_start"], report["totals"]["ready_by_deadline"]) == (2, 1)
-    assert (report["event"]["session_starts_at"], report["agenda"][1]["late_seconds"]) == ("2026-12-01T14:20:00+07:00", 480)
+    assert report["event"]["session_starts_at"] == "2026-12-01T14:20:00+07:00"
+    assert report["agenda"][1]["late_seconds"] == 480
     page = (await download(hub, "/report.csv", role="chair")).decode("utf-8-sig")
     assert "Huyện Đắk Hà" in page and re.search(r"Huyện Đắk Hà,[^\n]*,40\.0,Có,", page)
 
