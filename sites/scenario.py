@@ -1,10 +1,11 @@
 """What a simulated meeting day does and when: a deterministic timeline of protocol commands.
 
-`plan(config, sites, rng, questions)` turns an event's config into steps on a scenario clock (seconds
-from the start): technicians check in and tick their checklists, one hall loses sound and gets it
-back, registrars' counts climb to each hall's expected figure, questions come from the floor and the
-moderator queues them, puts them on air, answers them live or defers them to an agency, while the
-programme advances from rehearsal to live to closed. The same seed gives the same day.
+`plan(config, sites, rng, questions, speed)` turns an event's config into steps on a scenario clock
+(seconds from the start): technicians check in and tick their checklists, ready before the config's
+readiness deadline, one hall loses sound and gets it back, registrars' counts climb to each hall's
+expected figure, questions come from the floor and the moderator queues them, puts them on air, answers
+them live or defers them to an agency, while the programme advances from rehearsal to live to closed.
+The same seed gives the same day.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 from hub.config import Config, Site
 
 MINUTE = 60.0
-PRE_MINUTES = 20  # from the first check-in to the opening of the meeting
+PRE_MARGIN_MINUTES = 10  # from the first check-in to the readiness deadline, which is before the opening
+INCIDENT_SHOWN_SECONDS = 60.0  # real seconds the sound loss stays open at any speed, so a watcher sees it
 CHECKIN_SPREAD = 3 * MINUTE
 ATTENDANCE_STEPS = (0.15, 0.35, 0.55, 0.75, 0.9, 1.0)
 CATEGORY_SHARES = {"workers": 0.5, "public-employees": 0.22, "union-officers": 0.1, "employers": 0.08,
@@ -191,17 +193,18 @@ def _agenda_windows(config: Config, live: float) -> tuple[list[tuple[str, float]
     return starts, windows, end
 
 
-def plan(config: Config, sites: list[Site], rng: random.Random, questions: list[FloorQuestion]) -> Plan:
-    """The whole day for these sites; every time is in scenario seconds from the start."""
+def plan(config: Config, sites: list[Site], rng: random.Random, questions: list[FloorQuestion],
+         speed: float = 1.0) -> Plan:
+    """The whole day for these sites, to be played at `speed`; every time is in scenario seconds from the start."""
     day = Plan()
-    live = PRE_MINUTES * MINUTE
+    live = (config.event.readiness_deadline_minutes + PRE_MARGIN_MINUTES) * MINUTE
+    starts, windows, end = _agenda_windows(config, live)
     day.add(Step(0, "moderator", "event.phase", {"phase": "rehearsal"}, "phase: rehearsal"))
     for site in sites:
         _technician(day, config, site, rng)
         _registrar(day, config, site, rng, live)
-    _sound_loss(day, sites, rng, live)
+    _sound_loss(day, sites, rng, (live, end), speed)
     _agencies(day, config, rng, live)
-    starts, windows, end = _agenda_windows(config, live)
     day.add(Step(live, "moderator", "event.phase", {"phase": "live"}, "phase: live, the meeting opens"))
     for item_id, at in starts:
         day.add(Step(at, "moderator", "agenda.advance", {"item": item_id}, f"agenda: {item_id}"))
@@ -238,14 +241,16 @@ def _registrar(day: Plan, config: Config, site: Site, rng: random.Random, live: 
         t += gap * rng.uniform(0.7, 1.0)
 
 
-def _sound_loss(day: Plan, sites: list[Site], rng: random.Random, live: float) -> None:
-    """One hall loses its sound early in the meeting and gets it back a few minutes later."""
-    site = rng.choice([s for s in sites if s.kind != "central"] or sites)
+def _sound_loss(day: Plan, sites: list[Site], rng: random.Random, meeting: tuple[float, float], speed: float) -> None:
+    """One hall loses its sound early in the meeting and gets it back a few minutes later: at least
+    INCIDENT_SHOWN_SECONDS of real time at this speed, so a watcher sees it, and before the meeting ends."""
+    (live, end), site = meeting, rng.choice([s for s in sites if s.kind != "central"] or sites)
     actor, opened = f"technician:{site.id}", live + rng.uniform(8, 15) * MINUTE
     day.add(Step(opened, actor, "site.incident", {"site": site.id, "kind": "audio", "open": True,
                                                   "note": "Mất âm thanh: micro hội trường không lên tiếng"},
                  f"{site.name}: lost its sound (audio incident open)"))
-    day.add(Step(opened + rng.uniform(2, 4) * MINUTE, actor, "site.incident",
+    lasts = max(rng.uniform(2, 4) * MINUTE, INCIDENT_SHOWN_SECONDS * speed)
+    day.add(Step(min(opened + lasts, end - MINUTE), actor, "site.incident",
                  {"site": site.id, "kind": "audio", "open": False, "note": "Đã khắc phục: thay bộ trộn âm thanh"},
                  f"{site.name}: sound is back (incident closed)"))
 

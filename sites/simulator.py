@@ -14,21 +14,26 @@ import random
 import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hub.config import Config, ConfigError, Site, load_config
 from hub.log.base import StoreError
 from hub.tokens import TokenStore
+from hub.web.keys import HUB
 
 from .client import AuthFailed, CommandFailed, HubClient, new_op_id
 from .scenario import Plan, Ref, Step, generate_questions, plan, questions_file, read_questions
+
+if TYPE_CHECKING:
+    from hub.core.hub import Hub
 
 log = logging.getLogger("diemcau.simulator")
 TokenFor = Callable[[str, str | None], str]  # (role, site) -> token
 RETRIES = 6
 MIN_HEARTBEAT_SECONDS = 0.25
+WATCH_POLL_SECONDS = 0.2
 
 
 def ws_url(hub: str) -> str:
@@ -67,12 +72,12 @@ def choose_sites(config: Config, limit: int | None, exclude: tuple[str, ...] = (
     return sites[:limit] if limit else sites
 
 
-def day_plan(config: Config, config_path: Path | None, sites: list[Site], seed: int) -> Plan:
-    """The day for these halls: the config's own questions file if it has one, else generated questions."""
+def day_plan(config: Config, config_path: Path | None, sites: list[Site], seed: int, speed: float = 1.0) -> Plan:
+    """The day for these halls at this speed: the config's own questions file if it has one, else generated ones."""
     rng = random.Random(seed)
     path = questions_file(config_path) if config_path else None
     questions = read_questions(path) if path and path.exists() else generate_questions(config, sites, rng)
-    return plan(config, sites, rng, questions)
+    return plan(config, sites, rng, questions, speed)
 
 
 class Simulator:
@@ -197,11 +202,11 @@ class Simulator:
 
 
 def run_in_app(app: Any, config: Config, config_path: Path, db_path: Path, url: str, speed: float, seed: int) -> None:
-    """`serve --simulate`: play the day inside the hub's own process, stopped with it on Ctrl-C."""
+    """`serve --simulate`: play the day inside the hub's own process once a chair page watches, stopped with it."""
     async def simulate(app: Any) -> AsyncIterator[None]:
-        day = day_plan(config, config_path, config.sites, seed)
+        day = day_plan(config, config_path, config.sites, seed, speed)
         sim = Simulator(url, config, db_tokens(db_path, config), day, speed=speed, seed=seed, linger=True)
-        task = asyncio.create_task(_after_listening(sim), name="simulator")
+        task = asyncio.create_task(_when_watched(sim, app[HUB]), name="simulator")
         yield
         await stop(sim, task)
     app.cleanup_ctx.append(simulate)
@@ -215,14 +220,17 @@ async def stop(sim: Simulator, task: asyncio.Task[Any]) -> None:
         await asyncio.wait({task}, timeout=0.5)
 
 
-async def _after_listening(sim: Simulator) -> None:
-    """Wait for the hub's port to open (the simulator starts before the site binds), then play."""
-    for _ in range(100):
-        try:
-            await sim.client("moderator")
-            break
-        except OSError:
-            await asyncio.sleep(0.1)
+async def chair_watching(hub: Hub) -> None:
+    """Return once a chair page has subscribed: at ten times speed the halls check in within seconds, so the
+    demo waits for someone to watch it from its first step."""
+    while not any(conn.who is not None and conn.who.role == "chair" for conn in hub.subscribers):
+        await asyncio.sleep(WATCH_POLL_SECONDS)
+
+
+async def _when_watched(sim: Simulator, hub: Hub) -> None:
+    """Play the day once a chair page watches (the hub is listening by then)."""
+    await chair_watching(hub)
+    log.info("a chair page is watching: the meeting day begins at %gx", sim.speed)
     try:
         await sim.run()
     except Exception:  # a broken demo must not take the hub down with it
@@ -268,7 +276,7 @@ def simulate_command(hub_url: str, config_path: Path, speed: float, limit: int |
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    day = day_plan(config, config_path, sites, seed)
+    day = day_plan(config, config_path, sites, seed, speed)
     click.echo(f"simulating {len(sites)} halls, {day.questions} questions, at {speed:g}x: about "
                f"{day.ends_at / speed / 60:.0f} minutes (Ctrl-C to stop)", err=True)
     try:

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import signal
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
+from playwright.async_api import expect
 
 from hub.config import Config
 from hub.tokens import TokenStore
+from sites.client import HubClient
 from sites.scenario import generate_questions, read_questions, split_attendance
 from sites.simulator import Simulator, choose_sites, day_plan, db_tokens, simulate_command, ws_url
 
+from .browser import Pages
 from .conftest import KON_TUM, ROOT, StartHub
+from .test_cli import free_port
 
 FAST = 4000.0  # the 260-minute day in a few seconds
 DIEMCAU = str(Path(sys.executable).with_name("diemcau"))
@@ -143,3 +149,67 @@ def test_cli_refuses_another_events_database(tmp_path: Path) -> None:
     result = CliRunner().invoke(simulate_command, ["--hub", "http://127.0.0.1:9", "--config", str(KON_TUM),
                                                    "--db", str(db)])
     assert result.exit_code == 1 and "holds event 'another-event'" in result.output
+
+
+def test_the_demo_gives_a_watcher_time_to_see_it(config: Config) -> None:
+    """At ten times speed the sound loss stays open a minute of real time; halls are ready by the deadline."""
+    for speed, shortest in ((10, 60 * 10), (1, 2 * 60)):
+        steps = day_plan(config, KON_TUM, config.sites, seed=2023, speed=speed).steps
+        opened, closed = (s.at for s in steps if s.type == "site.incident")
+        assert closed - opened >= shortest
+    live = next(s.at for s in steps if s.fields.get("phase") == "live")
+    last_check = max(s.at for s in steps if s.type == "site.check")
+    assert last_check <= live - config.event.readiness_deadline_minutes * 60
+
+
+async def connected(client: HubClient) -> HubClient:
+    """Connect once the hub listens: `serve` prints its links before it binds the port."""
+    for _ in range(100):
+        try:
+            await client.connect()
+            return client
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise AssertionError("the hub did not start listening")
+
+
+async def test_the_demo_waits_for_the_chair_page(tmp_path: Path, pages: Pages) -> None:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        DIEMCAU, "serve", "--config", str(KON_TUM), "--db", str(tmp_path / "demo.db"), "--port", str(port),
+        "--simulate", "--speed", "2000", cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
+    output: list[str] = []
+    viewer: HubClient | None = None
+
+    async def read_until(text: str) -> None:
+        """Collect the hub's output up to the line holding `text`."""
+        while True:
+            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()  # type: ignore[union-attr]
+            assert line, "".join(output)
+            output.append(line)
+            if text in line:
+                return
+
+    try:
+        await read_until("the demo waits for the chair page: open the chair link above")
+        links = dict(re.findall(r"^  (\w+) +(http://\S+)$", "".join(output), re.MULTILINE))
+        viewer = await connected(HubClient(f"ws://127.0.0.1:{port}/ws", links["viewer"].split("#token=")[1]))
+        await viewer.call("subscribe")
+        first = await viewer.next_push(lambda f: f["type"] == "snapshot")
+        assert (first["state"]["seq"], first["state"]["event"]["phase"]) == (0, "setup")  # a viewer is not the chair
+        reader = asyncio.create_task(read_until("phase: closed, the meeting ends"))
+        page = await pages.open(SimpleNamespace(url=f"http://127.0.0.1:{port}"),  # type: ignore[arg-type]
+                                "/", links["chair"].split("#token=")[1])
+        await expect(page.locator('.tile[data-site="dak-ha"]')).to_have_attribute("data-status", "ready", timeout=30000)
+        await asyncio.wait_for(reader, 60)
+        text = "".join(output)
+        chair_at = re.search(r"connected: \S+ chair", text)
+        assert chair_at and chair_at.start() < text.index("a chair page is watching: the meeting day begins at 2000x")
+        assert text.index("a chair page is watching") < text.index("phase: rehearsal")
+    finally:
+        if viewer is not None:
+            await viewer.close()
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+            await asyncio.wait_for(proc.wait(), 30)

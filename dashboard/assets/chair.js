@@ -3,7 +3,7 @@
 import { drawTimeline } from "./chart.js";
 import { wireDownloads, wireReportLinks } from "./download.js";
 import { startPage } from "./hub.js";
-import { fmtDuration, fmtNumber, fmtPercent, fmtTime, fold, langSwitch, register, t, translate } from "./i18n.js";
+import { fmtDate, fmtDuration, fmtNumber, fmtPercent, fmtTime, fold, langSwitch, register, t, translate } from "./i18n.js";
 import { isProblem, queueByTopic, questionCounts, questionsThatFit, secondsSince, TROUBLE, troubleRank } from "./view.js";
 import { strings } from "./chair-strings.js";
 import { watchDeadlines } from "./deadlines-panel.js";
@@ -329,12 +329,16 @@ function renderClock(state, now) {
   if (state.event.phase === "closed") {
     label = t("kpi.closed");
     value = fmtTime(state.event.phase_history?.at(-1)?.at ?? state.event.session_ends_at, tz);
+  } else if (Number.isNaN(starts)) {
+    label = t("kpi.planned_start");  // a run on another day: its plan starts when it goes live
+    value = t("kpi.at_opening");
+    note = t("kpi.another_day", { date: fmtDate(state.event.date) });
   } else if (now < starts) {
     label = t("kpi.starts_in");
     value = fmtDuration((starts - now) / 1000);
     note = t("kpi.deadline_at", { at: fmtTime(state.event.readiness_deadline, tz) });
   } else if (state.event.phase !== "live" && now > ends) {
-    label = t("kpi.planned_start");  // a rehearsal or demo on another day: no countdown to show
+    label = t("kpi.planned_start");  // no run open and the configured day is past: when it was planned
     value = fmtTime(state.event.session_starts_at, tz, { date: true });
   } else if (now <= ends) {
     label = t("kpi.time_left");

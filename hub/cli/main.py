@@ -108,7 +108,8 @@ def print_links(issued: list[IssuedToken], url: str) -> None:
               help="How often to back up: 30s, 5m, 1h.")
 @click.option("--backup-keep", default=12, show_default=True, type=click.IntRange(min=1),
               help="How many scheduled backups to keep.")
-@click.option("--simulate", is_flag=True, help="Also play a simulated meeting day against this hub (the demo).")
+@click.option("--simulate", is_flag=True,
+              help="Also play a simulated meeting day against this hub (the demo), once a chair page connects.")
 @click.option("--speed", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
               help="With --simulate: how many times faster than real time.")
 def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int, certfile: str | None,
@@ -145,7 +146,8 @@ def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int
         schedule_backups(app, db_path, backup_dir, backup_every, backup_keep)
     if simulate:
         run_in_app(app, config, config_path, db_path, local_ws_url(host, port), speed, seed=2023)
-        click.echo(f"  simulating the meeting day at {speed:g}x: open the chair link to watch it")
+        click.echo(f"  the demo waits for the chair page: open the chair link above and the meeting day "
+                   f"plays at {speed:g}x")
     click.echo(f"diemcau {__version__}: {config.event.title}")
     click.echo(f"  database {db_path} (seq {app_hub_seq(app)}), serving {url}  (Ctrl-C to stop)")
     quiet_collector()

@@ -6,7 +6,6 @@ start; it returns the result a command's answer carries, so a retried `op_id` ge
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from hub.config import Config
 from hub.core import daylog
 from hub.core.events import EVENTS, event
 from hub.core.model import Incident, Question, SiteState, iso
+from hub.core.schedule import Plan, Run, follow_run, today
 from hub.log.base import Event
 
 TIMELINE_STEP_SECONDS = 10.0
@@ -72,7 +72,7 @@ class State:
         self.seq = 0
         self.phase = "setup"
         self.phase_history: list[dict[str, Any]] = []
-        self.live_since: float | None = None  # when the meeting first went live
+        self.run: Run = (None, None)  # when this run opened and first went live (hub/core/schedule.py)
         self.sites = {s.id: SiteState(config=s) for s in config.sites}
         self.questions: dict[str, Question] = {}
         self.floor: dict[str, Any] | None = None
@@ -264,8 +264,7 @@ class State:
             self.floor = {"site": q.site, "question": q.id, "since": ts}
         if status == "deferred":
             q.deferred_at = ts
-            start = max(self.config.event.date, dt.datetime.fromtimestamp(ts, self.tz).date())
-            q.due = (start + dt.timedelta(days=self.config.deadlines.written_answer_days)).isoformat()
+            q.due = self.plan().due(today(self.tz, ts)).isoformat()
 
     def _end_air(self, q: Question, ts: float) -> None:
         if q.on_air_at is not None:
@@ -317,8 +316,10 @@ class State:
     def _phase(self, e: Event) -> dict[str, Any]:
         self.phase = e.data["phase"]
         self.phase_history.append({"phase": self.phase, "at": iso(e.ts, self.tz)})
-        if self.phase == "live" and self.live_since is None:
-            self.live_since = e.ts
+        run = follow_run(self.run, self.phase, e.ts, self.tz)
+        if self.run[0] is not None and run[0] != self.run[0]:  # a run ends: the next plays its programme afresh
+            self.agenda_current, self.agenda_times = None, {}
+        self.run = run
         self._misc()
         return {"phase": self.phase}
 
@@ -380,22 +381,18 @@ class State:
 
     # -- views -------------------------------------------------------------------------------
 
-    def session_start(self) -> float:
-        """The planned start, unless the meeting went live on another day (a rehearsal, a demo): then that moment."""
-        ev = self.config.event
-        if self.live_since is not None and dt.datetime.fromtimestamp(self.live_since, self.tz).date() != ev.date:
-            return self.live_since
-        return ev.starts_at.timestamp()
+    def plan(self) -> Plan:
+        """This run's day plan: every planned time in every view comes from it."""
+        return Plan.of(self.config, self.run)
 
     def event_view(self) -> dict[str, Any]:
-        ev = self.config.event
-        start = self.session_start()
+        ev, plan = self.config.event, self.plan()
         return {
             "id": ev.id, "title": ev.title, "organiser": ev.organiser, "venue": ev.venue, "phase": self.phase,
             "date": ev.date.isoformat(), "start": ev.start, "duration_minutes": ev.duration_minutes,
             "timezone": ev.timezone, "starts_at": ev.starts_at.isoformat(), "ends_at": ev.ends_at.isoformat(),
-            "session_starts_at": iso(start, self.tz), "session_ends_at": iso(start + ev.duration_minutes * 60, self.tz),
-            "readiness_deadline": iso(start - ev.readiness_deadline_minutes * 60, self.tz),
+            "session_date": plan.day.isoformat(), "session_starts_at": iso(plan.start, self.tz),
+            "session_ends_at": iso(plan.end, self.tz), "readiness_deadline": iso(plan.readiness_deadline, self.tz),
             "phase_history": list(self.phase_history),
         }
 
@@ -425,28 +422,28 @@ class State:
         return floor
 
     def agenda_view(self) -> dict[str, Any]:
-        """The programme, each item planned (event start + earlier items' minutes) against its actual times.
+        """The programme, each item planned (the run's start + earlier items' minutes) against its actual times.
 
         `late_seconds` (per item) and `behind_seconds` (the current item) are positive behind plan, negative
         ahead; `forecast_end` assumes the current and later items take their planned minutes.
         """
         items = []
-        planned = self.config.event.starts_at.timestamp()
-        for item in self.config.agenda:
+        plan = self.plan()
+        for item, planned, planned_end in plan.programme():
             times = self.agenda_times.get(item.id, {})
             started, ended = times.get("started"), times.get("ended")
             items.append({"id": item.id, "title": item.title, "minutes": item.minutes, "topic": item.topic,
                           "started": iso(started, self.tz), "ended": iso(ended, self.tz),
-                          "planned_start": iso(planned, self.tz), "planned_end": iso(planned + item.minutes * 60, self.tz),
-                          "late_seconds": None if started is None else round(started - planned),
+                          "planned_start": iso(planned, self.tz), "planned_end": iso(planned_end, self.tz),
+                          "late_seconds": None if started is None or planned is None else round(started - planned),
                           "actual_minutes": None if started is None or ended is None else round((ended - started) / 60, 1)})
-            planned += item.minutes * 60
         current = next((i for i in items if i["id"] == self.agenda_current), None)
         forecast_end = None
         if current is not None:
             left = sum(i["minutes"] for i in items[items.index(current):])
             forecast_end = iso(self.agenda_times[current["id"]]["started"] + left * 60, self.tz)  # type: ignore[operator]
-        return {"current": current, "items": items, "planned_end": iso(planned, self.tz),
+        planned_end = plan.at(sum(item.minutes for item in self.config.agenda))
+        return {"current": current, "items": items, "planned_end": iso(planned_end, self.tz),
                 "behind_seconds": current["late_seconds"] if current else None, "forecast_end": forecast_end}
 
     def shared_view(self) -> dict[str, Any]:

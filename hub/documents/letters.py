@@ -55,6 +55,11 @@ def catalogue(config: Config, report: Report) -> list[dict[str, str]]:
     return docs
 
 
+def held_on(report: Report) -> dt.date:
+    """The day this run of the meeting was held (`hub/core/schedule.py`): what the documents date the meeting."""
+    return dt.date.fromisoformat(report["event"]["session_date"])
+
+
 def num(value: float) -> str:
     """2.300 and 3,9: Vietnamese thousands and decimal marks, as the report's printed page writes them."""
     return VIETNAMESE(value)
@@ -70,13 +75,14 @@ def render_one(config: Config, report: Report, name: str, day: dt.date) -> bytes
     if name == REPORT_NAME:
         return report_document(config, report, day)
     agency = name.removeprefix("cong-van-").removesuffix(".docx")
-    return letter_document(config, agency, in_writing(report)[agency], day)
+    return letter_document(config, agency, in_writing(report)[agency], day, held_on(report))
 
 
 # -- the letter to an agency ------------------------------------------------------------------------
 
 
-def letter_document(config: Config, agency_id: str, questions: Sequence[dict[str, Any]], day: dt.date) -> bytes:
+def letter_document(config: Config, agency_id: str, questions: Sequence[dict[str, Any]], day: dt.date,
+                    held: dt.date) -> bytes:
     """Công văn: forwards an agency's deferred questions (report rows) and asks for written answers by their due date."""
     issuer = Issuer.from_config(config)
     agency = next(a for a in config.agencies if a.id == agency_id)
@@ -89,7 +95,7 @@ def letter_document(config: Config, agency_id: str, questions: Sequence[dict[str
     line(doc, "")
     due = min((q["due"] for q in questions if q["due"]), default=None)
     venue = f" tại {ev.venue}" if ev.venue else ""
-    para(doc, f"{vn_date(ev.date).capitalize()}, {issuer.body} đã tổ chức {ev.title}{venue}. Tại Hội nghị, "
+    para(doc, f"{vn_date(held).capitalize()}, {issuer.body} đã tổ chức {ev.title}{venue}. Tại Hội nghị, "
               f"một số ý kiến, kiến nghị của công nhân, viên chức, người lao động thuộc chức năng, nhiệm vụ "
               f"của {agency.name} chưa được trả lời trực tiếp.")
     by_date = f" trước {vn_date(dt.date.fromisoformat(due))}" if due else ""
@@ -141,8 +147,8 @@ def report_document(config: Config, report: Report, day: dt.date) -> bytes:
     doc = new_document(f"Báo cáo kết quả tổ chức {ev.title}", ev.organiser)
     header(doc, issuer, f"BC-{issuer.number_prefix.split('-')[0]}", day)
     title(doc, "Báo cáo", f"Kết quả tổ chức {ev.title}")
-    para(doc, f"{vn_date(ev.date).capitalize()}, {issuer.body} tổ chức {ev.title} theo hình thức trực tiếp kết hợp "
-              f"trực tuyến tại {report['totals']['sites']} điểm cầu. {issuer.body} báo cáo kết quả như sau:")
+    para(doc, f"{vn_date(held_on(report)).capitalize()}, {issuer.body} tổ chức {ev.title} theo hình thức trực tiếp "
+              f"kết hợp trực tuyến tại {report['totals']['sites']} điểm cầu. {issuer.body} báo cáo kết quả như sau:")
     _attendance(doc, report)
     _questions(doc, report)
     _agencies(doc, report)

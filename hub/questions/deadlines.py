@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.core.model import Question
+from hub.core.schedule import today
 from hub.core.state import State
 from hub.roles import DEADLINE_READERS
 from hub.web.api import require
@@ -19,11 +20,6 @@ from hub.web.keys import HUB
 
 NO_ANSWER_NEEDED = frozenset({"merged", "rejected"})
 IN_WRITING = frozenset({"deferred", "answered_written"})
-
-
-def today(tz: dt.tzinfo, now: float) -> dt.date:
-    """The date the clock shows in the event's time zone."""
-    return dt.datetime.fromtimestamp(now, tz).date()
 
 
 def _past(deadline: dt.date | None, day: dt.date) -> bool:
@@ -67,7 +63,9 @@ def progress(state: State, now: float) -> dict[str, Any]:
         if row["overdue"]:
             row["late"].append("written_answers")
     pre = [q for q in state.questions.values() if q.origin == "pre" and q.status not in NO_ANSWER_NEEDED]
-    written_due = config.event.date + dt.timedelta(days=d.written_answer_days)
+    plan = state.plan()
+    waiting = [row["due"] for row in rows.values() if row["due"]]
+    written_due = dt.date.fromisoformat(min(waiting)) if waiting else plan.due(plan.day)
     deadlines = [
         _deadline("collection", d.collection, day, 0,
                   after=sum(_past(d.collection, today(state.tz, q.submitted)) for q in pre)),
@@ -77,7 +75,7 @@ def progress(state: State, now: float) -> dict[str, Any]:
         _deadline("written_answers", written_due, day, sum(r["outstanding"] for r in rows.values()),
                   late=any(r["overdue"] for r in rows.values())),
     ]
-    return {"today": day.isoformat(), "event_date": config.event.date.isoformat(), "written_due": written_due.isoformat(),
+    return {"today": day.isoformat(), "event_date": plan.day.isoformat(), "written_due": written_due.isoformat(),
             "pre_questions": len(pre), "deadlines": deadlines, "agencies": list(rows.values()),
             "late_agencies": [r["id"] for r in rows.values() if r["late"]]}
 

@@ -161,8 +161,8 @@ class Model:
 
     def __init__(self, config: Config, state: State, history: History) -> None:
         self.config, self.state, self.history, self.tz = config, state, history, config.event.tz
-        self.start = config.event.starts_at.timestamp()
-        self.as_of = history.last_ts if history.last_ts is not None else self.start
+        self.plan = state.plan()
+        self.as_of = history.last_ts if history.last_ts is not None else config.event.starts_at.timestamp()
         self.live_end = history.live[-1][1] if history.live else None
         self.site_names = {s.id: s.name for s in config.sites}
         self.topic_names = {t.id: t.name for t in config.topics}
@@ -231,8 +231,8 @@ class Model:
         return {"rows": rows, "counts": counts}
 
     def readiness(self) -> tuple[list[dict[str, Any]], float]:
-        """Per site: check-in, first ready against the start, and downtime while live; plus the total downtime."""
-        h, deadline = self.history, self.start - self.config.event.readiness_deadline_minutes * 60
+        """Per site: check-in, first ready against the run's start, and downtime while live; plus the total downtime."""
+        h, start, deadline = self.history, self.plan.start, self.plan.readiness_deadline
         rows, total = [], 0.0
         for s in self.state.sites.values():
             first = h.first_ready.get(s.id)
@@ -240,8 +240,10 @@ class Model:
             total += down
             rows.append({
                 "site": s.id, "name": s.config.name, "technician": s.technician, "checked_in": self.t(s.checked_in),
-                "first_ready": self.t(first), "lead_minutes": None if first is None else minutes(self.start - first),
-                "by_deadline": first is not None and first <= deadline, "incidents": len(s.incidents),
+                "first_ready": self.t(first),
+                "lead_minutes": None if first is None or start is None else minutes(start - first),
+                "by_deadline": first is not None and deadline is not None and first <= deadline,
+                "incidents": len(s.incidents),
                 "downtime_minutes": minutes(down), "status": s.status,
             })
         return rows, total

@@ -35,9 +35,15 @@ def time_ticks(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
     return [t for t in ticks if start <= t <= end]
 
 
-def window(event: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
-    """The stretch of time worth drawing: from before the start to just after the close (not days later)."""
-    starts_at, ends_at = dt.datetime.fromisoformat(event["starts_at"]), dt.datetime.fromisoformat(event["ends_at"])
+def window(model: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
+    """The stretch of time worth drawing: from before the run's planned start to just after the close (not days
+    later). A run on another day that never went live has no planned start: from its last change of phase on."""
+    event = model["event"]
+    if event["session_starts_at"] is None:
+        starts_at = dt.datetime.fromisoformat(event["phase_history"][-1]["at"])
+        ends_at = dt.datetime.fromisoformat(model["source"]["as_of"])
+    else:
+        starts_at, ends_at = map(dt.datetime.fromisoformat, (event["session_starts_at"], event["session_ends_at"]))
     live_ended = dt.datetime.fromisoformat(event["live_ended"]) if event["live_ended"] else ends_at
     return starts_at - BEFORE_START, max(ends_at, live_ended) + AFTER_END
 
@@ -45,7 +51,7 @@ def window(event: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
 def chart_svg(model: dict[str, Any], labels: dict[str, str], number: Callable[[int], str]) -> Markup:
     """Attendance (left axis) and sites ready (right axis) as step lines over the event's day."""
     points = [(dt.datetime.fromisoformat(p["at"]), p["present"], p["sites_ready"]) for p in model["timeline"]]
-    start, end = window(model["event"])
+    start, end = window(model)
     inside = [p for p in points if start <= p[0] <= end]
     if inside:
         start = max(start, inside[0][0] - dt.timedelta(minutes=10))

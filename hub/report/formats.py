@@ -21,7 +21,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from hub.documents.access_sheet import templates
 from hub.report.chart import chart_svg
-from hub.report.tables import TEXT, Column, Table, layout
+from hub.report.tables import TEXT, Column, Table, layout, when
 
 FORMATS = ("html", "xlsx", "csv", "json")
 MEDIA_TYPES = {"html": "text/html; charset=utf-8", "json": "application/json",
@@ -262,11 +262,12 @@ class CellFormat:
 
 def render_html(model: dict[str, Any], lang: str = "vi") -> bytes:
     """The printable A4 page: summary and chart, then one section per table, page breaks between them."""
-    date = dt.date.fromisoformat(model["event"]["date"])
+    date = dt.date.fromisoformat(model["event"]["session_date"])
     fmt = CellFormat(lang, date)
     labels = TEXT[lang]
     html = templates.get_template("report.html").render(
         m=model, lang=lang, t=labels, tables=layout(model, lang), fmt=fmt, date=fmt(date),
+        start=fmt(when(model["event"]["session_starts_at"])),
         chart=chart_svg(model, labels, fmt.number), other_lang="en" if lang == "vi" else "vi",
         as_of=fmt(dt.datetime.fromisoformat(model["source"]["as_of"])) if model["source"]["as_of"] else "")
     return html.encode("utf-8")

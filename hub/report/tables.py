@@ -199,8 +199,8 @@ class Layout:
         e, t = self.m["event"], self.m["totals"]
         rows: list[list[Any]] = [
             [self("title"), e["title"]], [self("organiser"), e["organiser"]], [self("venue"), e["venue"]],
-            [self("date"), day(e["date"])], [self("planned_start"), when(e["starts_at"])],
-            [self("planned_end"), when(e["ends_at"])], [self("live_started"), when(e["live_started"])],
+            [self("date"), day(e["session_date"])], [self("planned_start"), when(e["session_starts_at"])],
+            [self("planned_end"), when(e["session_ends_at"])], [self("live_started"), when(e["live_started"])],
             [self("live_ended"), when(e["live_ended"])], [self("sites"), t["sites"]],
             [self("checked_in"), t["checked_in"]], [self("ready_by_deadline"), t["ready_by_deadline"]],
             [self("ready_by_start"), t["ready_by_start"]], [self("never_ready"), t["never_ready"]],
