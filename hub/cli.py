@@ -23,6 +23,7 @@ from .config import Config, ConfigError, load_config
 from .daylog import configure as configure_logging
 from .doctor import doctor_command
 from .import_cli import import_questions as import_questions_command
+from .stopping import interrupt_on_signals
 from .store import StoreError
 from .tokens import ROLES, IssuedToken, TokenStore
 
@@ -147,12 +148,14 @@ def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int
 
     On a fresh database it creates the access tokens and prints one link per role, site and
     agency (for more than 40 sites it writes them to a file next to the database instead).
-    Ctrl-C stops it cleanly: queued changes are committed first.
+    Ctrl-C or SIGTERM stops it cleanly: queued changes are committed first, then the last seq is printed.
     """
     from aiohttp import web
 
     from .app import create_app
+    from .keys import HUB
 
+    interrupt_on_signals()  # while it starts; aiohttp's runner takes the signals over once it listens
     setup_logging(log_level, log_format)
     if bool(certfile) != bool(keyfile):
         fail("--certfile and --keyfile go together")
@@ -183,6 +186,7 @@ def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int
                     handle_signals=True, shutdown_timeout=5, loop=event_loop())
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another hub running? try another --port")
+    click.echo(f"diemcau stopped: database {db_path} at seq {app[HUB].log.durable_seq}")
 
 
 def quiet_collector() -> None:

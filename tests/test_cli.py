@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -17,8 +18,10 @@ from click.testing import CliRunner
 
 from hub.cli import cli
 from hub.tokens import TokenStore
+from sites.client import HubClient
 
 from .conftest import KON_TUM
+from .processes import ignore_sigint, popen
 
 
 def free_port() -> int:
@@ -27,7 +30,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 15) -> dict:
+def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -40,24 +43,45 @@ def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 15) -> dict
     raise AssertionError("hub did not come up")
 
 
+def serve_command(db: Path, port: int, config: Path = KON_TUM) -> list[str]:
+    return [sys.executable, "-m", "hub", "serve", "--config", str(config), "--db", str(db), "--port", str(port)]
+
+
 def test_serve_prints_links_once_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     db, port = tmp_path / "kontum.db", free_port()
-    command = [sys.executable, "-m", "hub", "serve", "--config", str(KON_TUM), "--db", str(db), "--port", str(port)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert wait_healthy(port, proc)["event"] == "kontum-2023"
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=15)
+    with popen(*serve_command(db, port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        assert wait_healthy(port, proc)["event"] == "kontum-2023"
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=15)
     assert proc.returncode == 0, output
     links = re.findall(r"(technician|registrar)\s+(\S+)\s+http://127\.0\.0\.1:\d+/(?:technician|registrar)#token=\S+", output)
     assert len(links) == 22 and {site for _, site in links} == {s for s in _site_ids()}
     assert "#token=" in output and (tmp_path / "kontum-access.html").exists()
     assert "Traceback" not in output
 
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_healthy(port, proc)
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=15)
+    with popen(*serve_command(db, port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        wait_healthy(port, proc)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=15)
     assert "#token=" not in output, "links are shown once, on a fresh database only"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_serve_started_with_sigint_ignored_stops_on_a_signal_and_prints_its_last_seq(
+        tmp_path: Path, sig: signal.Signals) -> None:
+    db, port = tmp_path / "kontum.db", free_port()
+    token = TokenStore(db, "kontum-2023").issue("registrar", "dak-ha", None, "test").token
+    with popen(*serve_command(db, port), preexec_fn=ignore_sigint, stdout=subprocess.PIPE,
+               stderr=subprocess.STDOUT) as proc:
+        await asyncio.to_thread(wait_healthy, port, proc)
+        async with HubClient(f"ws://127.0.0.1:{port}/ws", token) as registrar:
+            for count in (12, 15):
+                await registrar.call("attendance.set", site="dak-ha", category="workers", count=count)
+        proc.send_signal(sig)
+        output, _ = await asyncio.to_thread(proc.communicate, timeout=15)
+    assert proc.returncode == 0, output
+    assert output.splitlines()[-1] == f"diemcau stopped: database {db} at seq 2"
+    assert "Traceback" not in output
 
 
 def _site_ids() -> list[str]:
@@ -72,11 +96,10 @@ def test_large_event_writes_links_to_a_file(tmp_path: Path) -> None:
     config = tmp_path / "big.toml"
     config.write_text(text.replace("[[categories]]", extra + "\n[[categories]]", 1), encoding="utf-8")
     db, port = tmp_path / "big.db", free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "hub", "serve", "--config", str(config), "--db", str(db),
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_healthy(port, proc)
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=15)
+    with popen(*serve_command(db, port, config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        wait_healthy(port, proc)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=15)
     links = tmp_path / "big-links.tsv"
     assert f"written to {links}" in output and "#token=" not in output
     rows = links.read_text(encoding="utf-8").splitlines()
