@@ -180,6 +180,26 @@ async def test_merge_keeps_every_asker_and_site(hub: RunningHub) -> None:
     assert await failure(mod, "floor.call", site="tinh", question=main) == "conflict"
 
 
+async def test_merged_status_with_merged_into_is_the_same_as_merged_into_alone(hub: RunningHub) -> None:
+    mod = await hub.client("moderator")
+    main, dup, again, lone = [await submit(mod, site) for site in ("dak-ha", "kon-ray", "sa-thay", "tinh")]
+    said = await mod.call("question.update", question=dup, status="merged", merged_into=main)
+    alone = await mod.call("question.update", question=again, merged_into=main)
+    assert said["status"] == alone["status"] == "merged"
+    stored = {e.seq: e.data for e in hub.hub.log.read(0)}
+    assert stored[said["seq"]] == {"question": dup, "merged_into": main}  # the same event merged_into alone makes
+    assert stored[alone["seq"]] == {"question": again, "merged_into": main}
+    assert [a["question"] for a in hub.hub.state.questions[main].co_askers] == [dup, again]
+
+    with pytest.raises(CommandFailed) as failed:
+        await mod.call("question.update", question=lone, status="merged")
+    assert failed.value.code == "invalid_format" and "merged_into" in failed.value.message
+    with pytest.raises(CommandFailed) as failed:
+        await mod.call("question.update", question=lone, status="queued", merged_into=main)
+    assert failed.value.code == "invalid_format" and "merged_into" in failed.value.message
+    assert hub.hub.state.questions[lone].status == "submitted"
+
+
 def test_fold_drops_diacritics_and_d_bar() -> None:
     assert fold("ĐÀO TẠO nghề, Đắk Hà, Ia H'Drai") == "dao tao nghe, dak ha, ia h'drai"
     assert similarity("Đề nghị xây nhà ở xã hội cho công nhân", "de nghi xay nha o xa hoi cho cong nhan") == 1.0
