@@ -140,6 +140,31 @@ def test_check_config_names_key_and_line(tmp_path: Path) -> None:
     assert f"broken.toml:{line}: sites[4].expected" in result.output
 
 
+@pytest.mark.parametrize("old, new, expected", [
+    ('start = "07:30"', 'start = "7h30"', "event.start: '7h30' should be HH:MM, e.g. 07:30"),
+    ('start = "07:30"', 'start = "24:00"', "event.start: '24:00' should be HH:MM, e.g. 07:30"),
+    ("duration_minutes = 240", "duraton_minutes = 240",
+     "event.duraton_minutes: is not a known key; did you mean duration_minutes?"),
+    ("interval_seconds = 5", "interval_secods = 5",
+     "heartbeat.interval_secods: is not a known key; did you mean interval_seconds?"),
+    ("expected = 220", "expected = 220\nexpectd = 1", "sites[4].expectd: is not a known key; did you mean expected?"),
+    ("[heartbeat]", "[heartbeet]", "heartbeet: is not a known key; did you mean heartbeat?"),
+    ("[heartbeat]", "[heartbeat]\nzzz = 1", "heartbeat.zzz: is not a known key; the keys here are interval_seconds, "),
+], ids=["start-7h30", "start-24:00", "event-key", "heartbeat-key", "site-key", "section", "no-near-key"])
+def test_check_config_says_what_a_value_should_look_like_and_the_key_a_typo_meant(
+        tmp_path: Path, old: str, new: str, expected: str) -> None:
+    broken = tmp_path / "broken.toml"
+    text = KON_TUM.read_text(encoding="utf-8")
+    assert old in text
+    broken.write_text(text.replace(old, new, 1), encoding="utf-8")
+    wrong = new.splitlines()[-1]
+    line = next(i for i, text in enumerate(broken.read_text(encoding="utf-8").splitlines(), 1) if text == wrong)
+    result = CliRunner().invoke(cli, ["check-config", str(broken)])
+    assert result.exit_code == 1
+    assert f"broken.toml:{line}: {expected}" in result.output, result.output
+    assert "^" not in result.output and "\\d" not in result.output  # no regex
+
+
 def test_check_config_reports_toml_syntax_and_missing_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[event]\nid = "x\n', encoding="utf-8")
