@@ -54,9 +54,14 @@ class HubProcess:
         self.starts += 1
 
     async def start(self, timeout: float = 20) -> None:
-        """Start serve and return once /healthz answers; raise with its output if it exits instead."""
+        """Start serve and return once /healthz answers; else kill it and raise with its output,
+        so a hub that never came up is not left running behind a failed test or bench."""
         self.spawn()
-        await self.wait_healthy(timeout)
+        try:
+            await self.wait_healthy(timeout)
+        except BaseException:
+            self.kill()
+            raise
 
     async def wait_healthy(self, timeout: float = 20) -> None:
         assert self.proc is not None

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import tomllib
+import typing
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
+SLUG = r"^[a-z0-9][a-z0-9-]{0,39}$"
+ITEM_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+HH_MM = r"^([01]\d|2[0-3]):[0-5]\d$"
+WEB_URL = r"^https?://"
+# What each pattern asks for, as check-config says it: pydantic's own message prints the regex.
+PATTERN_HINTS = {
+    SLUG: "up to 40 lowercase letters, digits and -, e.g. dak-ha",
+    ITEM_ID: "up to 40 lowercase letters, digits, _ and -, e.g. video_link",
+    HH_MM: "HH:MM, e.g. 07:30",
+    WEB_URL: "an http:// or https:// address, e.g. https://meet.kontum.gov.vn",
+}
+Slug = Annotated[str, Field(pattern=SLUG)]
 Name = Annotated[str, Field(min_length=1, max_length=300)]
 
 
@@ -28,7 +41,7 @@ class EventInfo(_Strict):
     id: Slug
     title: Name
     date: dt.date
-    start: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+    start: Annotated[str, Field(pattern=HH_MM)]
     duration_minutes: Annotated[int, Field(gt=0, le=24 * 60)]
     timezone: str = "Asia/Ho_Chi_Minh"
     organiser: Name = "Ủy ban nhân dân tỉnh"
@@ -91,7 +104,7 @@ class Agency(_Strict):
 
 
 class ChecklistItem(_Strict):
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+    id: Annotated[str, Field(pattern=ITEM_ID)]
     name: Name
     required: bool = True
 
@@ -126,7 +139,7 @@ class Limits(_Strict):
 
 class Bridge(_Strict):
     kind: Literal["jitsi", "bbb"]
-    url: Annotated[str, Field(pattern=r"^https?://")]
+    url: Annotated[str, Field(pattern=WEB_URL)]
     room: str | None = None  # Jitsi room name, or BigBlueButton meeting id
     domain: str | None = None  # Jitsi XMPP domain, sent as Host and as ?domain=
     secret: str | None = None  # BigBlueButton shared secret
@@ -291,9 +304,39 @@ def _message(error: dict) -> str:
     if error["type"] == "missing":
         return "is required"
     if error["type"] == "extra_forbidden":
-        return "is not a known key"
+        return "is not a known key" + _suggestion(error["loc"])
+    hint = PATTERN_HINTS.get((error.get("ctx") or {}).get("pattern", ""))
+    if error["type"] == "string_pattern_mismatch" and hint:
+        return f"{error['input']!r} should be {hint}"
     msg = str(error["msg"])
     return msg.removeprefix("Value error, ")
+
+
+def _suggestion(loc: tuple[int | str, ...]) -> str:
+    """For a key that is not known: the nearest known one of its section, else the section's keys."""
+    section = _section(loc[:-1])
+    if section is None:
+        return ""
+    known = list(section.model_fields)
+    near = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return f"; did you mean {near[0]}?" if near else f"; the keys here are {', '.join(known)}"
+
+
+def _section(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model that validates the table at `loc` (list indexes skipped): Config for the top level."""
+    model: type[BaseModel] | None = Config
+    for part in loc:
+        if isinstance(part, str) and model is not None:
+            field = model.model_fields.get(part)
+            model = _model_in(field.annotation) if field else None
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds: the annotation itself, or inside a list or an optional."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next(filter(None, map(_model_in, typing.get_args(annotation))), None)
 
 
 _KEY_PART = re.compile(r"([A-Za-z_][\w-]*)(?:\[(\d+)\])?")

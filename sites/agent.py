@@ -8,11 +8,9 @@ with exponential backoff and jitter, so a hundred halls do not all knock at the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -22,6 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 import httpx
 import websockets
+
+from hub.stopping import run_stoppable
 
 from .client import AuthFailed, CommandFailed, HubClient
 
@@ -158,29 +158,6 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-async def stop(task: asyncio.Task[None]) -> None:
-    """Cancel the agent and wait for it; repeat, because Python 3.11's wait_for can swallow a cancel
-    that lands just as an answer arrives."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.5)
-    with contextlib.suppress(asyncio.CancelledError):
-        task.result()
-
-
-async def run_until_signal(agent: Agent) -> None:
-    """Run the agent until SIGINT or SIGTERM; a fatal AgentError comes out of here."""
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    task = asyncio.create_task(agent.run())
-    signalled = asyncio.create_task(stopping.wait())
-    await asyncio.wait({task, signalled}, return_when=asyncio.FIRST_COMPLETED)
-    signalled.cancel()
-    await stop(task)
-
-
 @click.command("agent")
 @click.option("--hub", "hub_url", required=True, help="The hub's address, e.g. http://192.168.1.10:8080.")
 @click.option("--token", required=True, envvar="DIEMCAU_TOKEN", help="The site's technician token (or DIEMCAU_TOKEN).")
@@ -195,7 +172,7 @@ def agent_command(hub_url: str, token: str, interval: float, bridge_url: str | N
     \b
     Example:
       diemcau agent --hub http://192.168.1.10:8080 --token 'T' --bridge-url https://meet.kontum.gov.vn
-    Stop with Ctrl-C.
+    Stop with Ctrl-C (or SIGTERM).
     """
     logging.basicConfig(level=getattr(logging, log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
@@ -204,7 +181,7 @@ def agent_command(hub_url: str, token: str, interval: float, bridge_url: str | N
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--hub") from None
     try:
-        asyncio.run(run_until_signal(agent))
+        run_stoppable(agent.run())
     except AgentError as exc:
         click.secho(f"Lỗi: {exc}", fg="red", err=True)
         sys.exit(1)

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ import click
 
 from hub.config import Config, ConfigError, Site, load_config
 from hub.log.base import StoreError
+from hub.stopping import run_stoppable, stop
 from hub.tokens import TokenStore
 from hub.web.keys import HUB
 
@@ -208,22 +208,15 @@ def run_in_app(app: Any, config: Config, config_path: Path, db_path: Path, url: 
         sim = Simulator(url, config, db_tokens(db_path, config), day, speed=speed, seed=seed, linger=True)
         task = asyncio.create_task(_when_watched(sim, app[HUB]), name="simulator")
         yield
-        await stop(sim, task)
+        sim.closing = True
+        await stop(task)
     app.cleanup_ctx.append(simulate)
-
-
-async def stop(sim: Simulator, task: asyncio.Task[Any]) -> None:
-    """Cancel until it ends: Python 3.11's wait_for can lose a cancel that races a closing socket."""
-    sim.closing = True
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.5)
 
 
 async def chair_watching(hub: Hub) -> None:
     """Return once a chair page has subscribed: at ten times speed the halls check in within seconds, so the
     demo waits for someone to watch it from its first step."""
-    while not any(conn.who is not None and conn.who.role == "chair" for conn in hub.subscribers):
+    while not any(conn.who is not None and conn.who.role == "chair" for conn in hub.fanout.subscribers):
         await asyncio.sleep(WATCH_POLL_SECONDS)
 
 
@@ -279,11 +272,9 @@ def simulate_command(hub_url: str, config_path: Path, speed: float, limit: int |
     day = day_plan(config, config_path, sites, seed, speed)
     click.echo(f"simulating {len(sites)} halls, {day.questions} questions, at {speed:g}x: about "
                f"{day.ends_at / speed / 60:.0f} minutes (Ctrl-C to stop)", err=True)
-    try:
-        asyncio.run(_simulate(url, config, token_for, day, speed, seed, admin=bool(token)))
-    except KeyboardInterrupt:
+    if run_stoppable(_simulate(url, config, token_for, day, speed, seed, admin=bool(token))):
         click.echo("stopped", err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(130)
 
 
 async def _simulate(url: str, config: Config, token_for: TokenFor, day: Plan, speed: float, seed: int,
@@ -296,11 +287,4 @@ async def _simulate(url: str, config: Config, token_for: TokenFor, day: Plan, sp
     if admin and moderator.identity.get("role") != "admin":
         await sim.close()
         raise click.ClickException("--token must be an admin token: it acts for every hall")
-    task = asyncio.create_task(sim.run())
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(stop(sim, task)))
-    try:
-        await task
-    except asyncio.CancelledError:
-        raise KeyboardInterrupt from None
+    await sim.run()

@@ -19,13 +19,15 @@ from aiohttp.test_utils import TestServer
 
 from hub.config import Config
 from hub.core.model import SiteState
+from hub.stopping import stop
 from hub.tokens import TokenStore
 from hub.web.app import create_app
 from hub.web.keys import HUB
-from sites.agent import Agent, AgentError, AgentOptions, backoff, stop, ws_url
+from sites.agent import Agent, AgentError, AgentOptions, backoff, ws_url
 from sites.client import new_op_id
 
 from .conftest import ROOT, RunningHub
+from .processes import ignore_sigint, spawn
 
 SITE = "sa-thay"
 
@@ -157,12 +159,10 @@ async def test_agent_waits_for_the_hub_and_reconnects_after_a_restart(
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 async def test_cli_agent_exits_cleanly_on_a_signal(hub: RunningHub, sig: signal.Signals) -> None:
     token = hub.token("technician", site=SITE)
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("diemcau")), "agent", "--hub", hub.url, "--token", token, "--interval", "0.5",
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
+    async with spawn(str(Path(sys.executable).with_name("diemcau")), "agent", "--hub", hub.url, "--token", token,
+                     "--interval", "0.5", cwd=ROOT, preexec_fn=ignore_sigint,  # as a background job (`… &`) starts
+                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) as process:
         await eventually(lambda: hub.hub.state.sites[SITE].last_heartbeat is not None, timeout=20)
-    finally:
         process.send_signal(sig)
         out, err = await asyncio.wait_for(process.communicate(), 10)
     assert process.returncode == 0, err.decode()

@@ -9,11 +9,14 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from hub.cli.main import cli
+from hub.tokens import TokenStore
 
 from .conftest import KON_TUM, RunningHub
+from .processes import ignore_sigint, spawn
 
 QUESTION = {"site": "dak-ha", "delegate": {"name": "Nguyễn Thị Lan", "unit": "Công ty Cao su"}, "topic": "livelihood",
             "text": "Đề nghị hỗ trợ nhà ở cho công nhân."}
@@ -60,13 +63,15 @@ def test_audit_refuses_unknown_site_and_missing_database(tmp_path: Path) -> None
     assert unknown.exit_code == 1 and "unknown site 'atlantis'" in unknown.output
 
 
-async def test_audit_follow_prints_changes_as_the_hub_stores_them(hub: RunningHub) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_audit_follow_prints_changes_as_the_hub_stores_them_and_stops_on_a_signal(
+        hub: RunningHub, sig: signal.Signals) -> None:
     registrar = await hub.client("registrar", site="kon-ray")
     await registrar.call("attendance.set", site="kon-ray", category="workers", count=40)
-    follower = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub", "audit", "--config", str(KON_TUM), "--db", str(hub.db_path),
-        "--follow", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    try:
+    async with spawn(sys.executable, "-m", "hub", "audit", "--config", str(KON_TUM), "--db", str(hub.db_path),
+                     "--follow", preexec_fn=ignore_sigint,  # as a shell's background job (`… &`) starts it
+                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT) as follower:
+        assert follower.stdout is not None
         lines: list[str] = []
 
         async def read_until(text: str) -> None:
@@ -80,7 +85,15 @@ async def test_audit_follow_prints_changes_as_the_hub_stores_them(hub: RunningHu
         followed = next(line for line in lines if "attendance.add" in line)
         assert "registrar kon-ray" in followed and '"delta":7' in followed
         assert sum("attendance.set" in line for line in lines) == 1  # listed once, not again by the follow
-    finally:
-        follower.send_signal(signal.SIGINT)
+        follower.send_signal(sig)
         output, _ = await asyncio.wait_for(follower.communicate(), 15)
-    assert follower.returncode == 0 and "stopped following" in output.decode()
+    assert follower.returncode == 0 and output.decode().splitlines()[-1] == "stopped following"
+    assert "Traceback" not in output.decode()
+
+
+def test_audit_follow_refuses_csv(tmp_path: Path) -> None:
+    db = tmp_path / "event.db"
+    TokenStore(db, "kontum-2023").issue("admin")
+    result = CliRunner().invoke(cli, ["audit", "--config", str(KON_TUM), "--db", str(db), "--follow",
+                                      "--format", "csv"])
+    assert result.exit_code == 1 and "--follow prints text lines; leave out --format csv" in result.output

@@ -10,10 +10,14 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
+
+from bench.hubproc import HubProcess
 from bench.report import capped, ratio, target_headline
 
-from .conftest import ROOT
+from .conftest import KON_TUM, ROOT
 
 NUMBER = r"[\d,.]+"
 
@@ -67,3 +71,13 @@ def test_a_target_p99_a_saturated_generator_measured_says_so() -> None:
         "target load: update-to-dashboard p99 62.0 ms (target <= 100 ms)"
     busy = target_headline([step(167.1, 0.95), step(80, 0.6)])
     assert busy.startswith("target load: update-to-dashboard p99 167.1 ms (target <= 100 ms); the generator at 95%")
+
+
+async def test_a_hub_that_does_not_come_up_in_time_is_not_left_running(tmp_path: Path) -> None:
+    hub = HubProcess(KON_TUM, tmp_path / "event.db")
+    try:
+        with pytest.raises(TimeoutError):
+            await hub.start(timeout=0)
+        assert not hub.alive
+    finally:
+        hub.kill()

@@ -55,6 +55,14 @@ async def test_tiles_and_totals_follow_commands_live(hub: RunningHub, pages: Pag
     await expect(page.locator('#categories li[data-category="workers"] .n')).to_have_text("2.300")
 
 
+async def test_site_search_ignores_apostrophes_and_hyphens(hub: RunningHub, pages: Pages) -> None:
+    page = await open_chair(pages, hub)
+    for query in ("hdrai", "ia hdrai", "H’Drai"):  # the site is "Huyện Ia H'Drai"
+        await page.fill("#site-search", query)
+        await expect(page.locator(".tile:visible")).to_have_count(1)
+        await expect(tile(page, "ia-hdrai")).to_be_visible()
+
+
 def at(config, hour: int, minute: int) -> ManualClock:
     """A hub clock on the event's day, at a local time."""
     return ManualClock(dt.datetime.combine(config.event.date, dt.time(hour, minute), config.event.tz).timestamp())

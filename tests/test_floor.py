@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -180,8 +181,29 @@ async def test_merge_keeps_every_asker_and_site(hub: RunningHub) -> None:
     assert await failure(mod, "floor.call", site="tinh", question=main) == "conflict"
 
 
-def test_fold_drops_diacritics_and_d_bar() -> None:
-    assert fold("ĐÀO TẠO nghề, Đắk Hà, Ia H'Drai") == "dao tao nghe, dak ha, ia h'drai"
+async def test_merged_status_with_merged_into_is_the_same_as_merged_into_alone(hub: RunningHub) -> None:
+    mod = await hub.client("moderator")
+    main, dup, again, lone = [await submit(mod, site) for site in ("dak-ha", "kon-ray", "sa-thay", "tinh")]
+    said = await mod.call("question.update", question=dup, status="merged", merged_into=main)
+    alone = await mod.call("question.update", question=again, merged_into=main)
+    assert said["status"] == alone["status"] == "merged"
+    stored = {e.seq: e.data for e in hub.hub.log.read(0)}
+    assert stored[said["seq"]] == {"question": dup, "merged_into": main}  # the same event merged_into alone makes
+    assert stored[alone["seq"]] == {"question": again, "merged_into": main}
+    assert [a["question"] for a in hub.hub.state.questions[main].co_askers] == [dup, again]
+
+    with pytest.raises(CommandFailed) as failed:
+        await mod.call("question.update", question=lone, status="merged")
+    assert failed.value.code == "invalid_format" and "merged_into" in failed.value.message
+    with pytest.raises(CommandFailed) as failed:
+        await mod.call("question.update", question=lone, status="queued", merged_into=main)
+    assert failed.value.code == "invalid_format" and "merged_into" in failed.value.message
+    assert hub.hub.state.questions[lone].status == "submitted"
+
+
+def test_fold_drops_diacritics_d_bar_apostrophes_and_hyphens() -> None:
+    assert fold("ĐÀO TẠO nghề, Đắk Hà, Ia H'Drai") == "dao tao nghe, dak ha, ia hdrai"
+    assert fold("Ia H’Drai, Sở LĐ-TB&XH") == "ia hdrai, so ldtb&xh"
     assert similarity("Đề nghị xây nhà ở xã hội cho công nhân", "de nghi xay nha o xa hoi cho cong nhan") == 1.0
 
 
@@ -204,6 +226,18 @@ async def test_search_without_diacritics_and_filters(hub: RunningHub) -> None:
     assert await found("status=queued,on_air") == [housing]
     assert await found("site=dak-ha&site=kon-ray") == [training, housing]
     assert await found("", hub.token("agency", agency="sxd")) == [housing]
+
+
+@pytest.mark.parametrize("query, wanted", [
+    ("hdrai", "road"), ("ia hdrai", "road"), ("h'drai", "road"), ("Ia H’Drai", "road"), ("H-Drai", "road"),
+    ("ldtb", "labour"), ("LĐ-TB&XH", "labour"), ("ld tb", "labour"),
+])
+async def test_search_ignores_apostrophes_and_hyphens(hub: RunningHub, query: str, wanted: str) -> None:
+    mod = await hub.client("moderator")
+    ids = {"road": await submit(mod, "ia-hdrai", "Đường đến nơi làm việc của công nhân ở Ia H'Drai xuống cấp."),
+           "labour": await submit(mod, "dak-ha", "Đề nghị Sở LĐ-TB&XH hỗ trợ đào tạo nghề.", "training")}
+    found = await get(hub, f"/api/questions?{urlencode({'q': query})}", hub.token("chair"))
+    assert [q["id"] for q in found["questions"]] == [ids[wanted]]
 
 
 async def test_similar_questions_suggest_the_duplicate(hub: RunningHub) -> None:

@@ -14,6 +14,7 @@ import pytest
 from openpyxl import Workbook
 
 from .conftest import ROOT, RunningHub
+from .processes import spawn
 
 KON_TUM_CSV = ROOT / "config" / "kon-tum-2023-questions.csv"
 VI_HEADER = ["Nhóm vấn đề", "Điểm cầu", "Họ tên", "Đơn vị", "Nội dung", "Cơ quan trả lời", "Ghi chú"]
@@ -141,11 +142,10 @@ async def test_only_moderators_import_and_dry_run_stores_nothing(hub: RunningHub
 
 
 async def run_cli(hub: RunningHub, token: str, file: Path) -> tuple[int, dict]:
-    proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "diemcau"), "import-questions", "--config", str(ROOT / "config" / "kon-tum-2023.toml"),
-        "--hub", hub.ws_url, "--token", token, str(file), cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
+    async with spawn(str(Path(sys.executable).parent / "diemcau"), "import-questions", "--config",
+                     str(ROOT / "config" / "kon-tum-2023.toml"), "--hub", hub.ws_url, "--token", token, str(file),
+                     cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) as proc:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, json.loads(out) if out.strip() else {"stderr": err.decode()}
 

@@ -11,6 +11,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hub.core.commands import COMMANDS
+from hub.core.errors import ERROR_CODES
 from sites.client import CommandFailed
 
 from .conftest import ROOT, RunningHub, StartHub
@@ -66,6 +68,21 @@ async def test_metrics_count_connections_commands_errors_and_commits(start_hub: 
     assert m["diemcau_attendance"][()] == 30
 
 
+async def test_command_and_error_counters_start_at_zero_for_every_type_and_code(hub: RunningHub) -> None:
+    """A series that first appears at 1 shows no rise to `rate()`: the first error of a kind would go unseen."""
+    m = await scrape(hub, hub.token("viewer"))  # parsed by the Prometheus client's own parser
+    assert m["diemcau_errors_total"] == {(("code", code),): 0 for code in ERROR_CODES}
+    stored = {name for name, spec in COMMANDS.items() if spec.stores}
+    assert m["diemcau_commands_total"] == {(("type", name),): 0 for name in stored}
+    assert {"attendance.set", "question.update", "site.checkin"} <= stored and "site.heartbeat" not in stored
+    registrar = await hub.client("registrar", site="dak-ha")
+    with pytest.raises(CommandFailed, match="unauthorized"):
+        await registrar.call("attendance.set", site="tinh", category="workers", count=5)
+    m = await scrape(hub, hub.token("viewer"))
+    assert m["diemcau_errors_total"][(("code", "unauthorized"),)] == 1
+    assert m["diemcau_errors_total"][(("code", "conflict"),)] == 0
+
+
 async def test_metrics_need_an_admin_or_viewer_token(hub: RunningHub) -> None:
     async with httpx.AsyncClient() as http:
         url = f"{hub.url}/metrics"
@@ -82,7 +99,7 @@ async def test_two_hubs_in_one_process_keep_their_own_metrics(start_hub: StartHu
     await tech.call("site.checkin", site="tinh", technician="Lê Thu Hà")
     one, two = await scrape(first, first.token("viewer")), await scrape(second, second.token("viewer"))
     assert one["diemcau_commands_total"][(("type", "site.checkin"),)] == 1
-    assert "diemcau_commands_total" not in two or not two["diemcau_commands_total"]
+    assert set(two["diemcau_commands_total"].values()) == {0}
     assert two["diemcau_event_log_seq"][()] == 0 < one["diemcau_event_log_seq"][()]
 
 

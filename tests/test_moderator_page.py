@@ -82,6 +82,17 @@ async def test_import_file_and_search_without_diacritics(hub: RunningHub, pages:
     errors.remove(expected[0])
 
 
+async def test_search_ignores_apostrophes_and_hyphens(hub: RunningHub, pages: Pages) -> None:
+    road = await submit(hub, "dak-ha", "Ông A", "Đường đến nơi làm việc của công nhân ở Ia H'Drai xuống cấp.")
+    labour = await submit(hub, "kon-ray", "Bà B", "Đề nghị Sở LĐ-TB&XH hỗ trợ đào tạo nghề.")
+    page = await open_console(pages, hub)
+    await expect(page.locator("article.q")).to_have_count(2, timeout=LIVE)
+    for query, wanted in [("hdrai", road), ("ia hdrai", road), ("H’Drai", road), ("ldtb", labour)]:
+        await page.fill("#search", query)
+        await expect(page.locator("article.q:visible")).to_have_count(1)
+        await expect(card(page, wanted)).to_be_visible()
+
+
 async def test_queue_actions_from_the_console(hub: RunningHub, pages: Pages) -> None:
     page = await open_console(pages, hub)
     first = await submit(hub, "dak-to", "A Hùng", "Đề nghị mở lớp đào tạo nghề hàn cho công nhân.")

@@ -23,6 +23,7 @@ from sites.simulator import Simulator, choose_sites, day_plan, db_tokens, simula
 
 from .browser import Pages
 from .conftest import KON_TUM, ROOT, StartHub
+from .processes import ignore_sigint, spawn
 from .test_cli import free_port
 
 FAST = 4000.0  # the 260-minute day in a few seconds
@@ -101,11 +102,10 @@ async def test_generated_questions_for_a_config_without_a_questions_file(start_h
 
 async def test_cli_with_an_admin_token_leaves_excluded_halls_alone(start_hub: StartHub) -> None:
     running = await start_hub()
-    proc = await asyncio.create_subprocess_exec(
-        DIEMCAU, "simulate", "--hub", running.url, "--config", str(KON_TUM),
-        "--token", running.token("admin"), "--sites", "3", "--exclude-site", "tp-kon-tum", "--speed", str(FAST),
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    async with spawn(DIEMCAU, "simulate", "--hub", running.url, "--config", str(KON_TUM),
+                     "--token", running.token("admin"), "--sites", "3", "--exclude-site", "tp-kon-tum", "--speed",
+                     str(FAST), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) as proc:
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     state = running.hub.state
     simulated = ["tinh", "dak-glei", "ngoc-hoi"]
@@ -117,24 +117,24 @@ async def test_cli_with_an_admin_token_leaves_excluded_halls_alone(start_hub: St
 
 async def test_cli_refuses_a_token_that_is_not_admin(start_hub: StartHub) -> None:
     running = await start_hub()
-    proc = await asyncio.create_subprocess_exec(
-        DIEMCAU, "simulate", "--hub", running.url, "--config", str(KON_TUM),
-        "--token", running.token("viewer"), cwd=ROOT, stderr=asyncio.subprocess.PIPE)
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    async with spawn(DIEMCAU, "simulate", "--hub", running.url, "--config", str(KON_TUM),
+                     "--token", running.token("viewer"), cwd=ROOT, stderr=asyncio.subprocess.PIPE) as proc:
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 1 and "admin token" in err.decode()
 
 
-async def test_cli_stops_cleanly_on_ctrl_c(start_hub: StartHub) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_cli_stops_cleanly_on_a_signal(start_hub: StartHub, sig: signal.Signals) -> None:
     running = await start_hub()
-    proc = await asyncio.create_subprocess_exec(
-        DIEMCAU, "simulate", "--hub", running.url, "--config", str(KON_TUM), "--db", str(running.db_path),
-        "--speed", "5", cwd=ROOT, stderr=asyncio.subprocess.PIPE)
-    assert proc.stderr is not None
-    while b"checked in" not in await asyncio.wait_for(proc.stderr.readline(), 30):
-        pass
-    proc.send_signal(signal.SIGINT)
-    rest = await asyncio.wait_for(proc.stderr.read(), 30)
-    assert await proc.wait() == 130
+    async with spawn(DIEMCAU, "simulate", "--hub", running.url, "--config", str(KON_TUM), "--db", str(running.db_path),
+                     "--speed", "5", cwd=ROOT, preexec_fn=ignore_sigint,  # as a background job (`… &`) starts
+                     stderr=asyncio.subprocess.PIPE) as proc:
+        assert proc.stderr is not None
+        while b"checked in" not in await asyncio.wait_for(proc.stderr.readline(), 30):
+            pass
+        proc.send_signal(sig)
+        rest = await asyncio.wait_for(proc.stderr.read(), 30)
+        assert await proc.wait() == 130
     assert rest.decode().rstrip().endswith("stopped") and "Traceback" not in rest.decode()
     for _ in range(50):  # the hub notices the closed sockets within moments
         if not running.hub.connections:

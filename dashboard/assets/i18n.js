@@ -68,9 +68,10 @@ export function fmtDuration(seconds) {
   return `${sign}${h ? `${h}:` : ""}${mm}:${String(s).padStart(2, "0")}`;
 }
 
-/** Fold Vietnamese for search: "Đào tạo" -> "dao tao". */
+/** Fold Vietnamese for search as the hub does (hub/search.py): "Đào tạo" -> "dao tao", "Ia H'Drai" -> "ia hdrai". */
 export function fold(text) {
-  return (text || "").normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/đ/g, "d").replace(/Đ/g, "D").toLowerCase();
+  return (text || "").replace(/['\u2018\u2019\u02bc\-\u2010\u2011]/g, "").normalize("NFD").replace(/[\u0300-\u036f]/g, "")
+    .replace(/đ/g, "d").replace(/Đ/g, "D").toLowerCase();
 }
 
 /** Fill every [data-i18n] element (and data-i18n-placeholder / -title / -aria-label) from the strings. */

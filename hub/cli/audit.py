@@ -7,7 +7,6 @@ stored, and this query does not select even those.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import sys
@@ -22,6 +21,7 @@ from hub.cli.options import config_options, fail
 from hub.config import Config
 from hub.log.base import Event
 from hub.log.sqlite import SQLiteLog, connect, open_database
+from hub.stopping import interrupt_on_signals, run_stoppable
 
 COLUMNS = ("seq", "time", "type", "site", "token_id", "role", "bound_to", "label", "data")
 _SQL = """SELECT e.seq, e.ts, e.type, e.site, e.actor, t.role, coalesce(t.site, t.agency), t.label, e.data
@@ -98,7 +98,8 @@ def _text_line(row: dict[str, Any]) -> str:
 @click.option("--site", help="Only changes to this site.")
 @click.option("--token-id", help="Only changes made with this token (the part before the dot).")
 @click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(["text", "csv"]))
-@click.option("--follow", is_flag=True, help="Then keep printing changes as a running hub stores them (Ctrl-C ends).")
+@click.option("--follow", is_flag=True,
+              help="Then keep printing changes as a running hub stores them (Ctrl-C or SIGTERM ends).")
 def audit_command(config: Config, config_path: Path, db_path: Path, site: str | None, token_id: str | None,
                   fmt: str, follow: bool) -> None:
     """List every stored change with the token that made it: who changed what, and when.
@@ -113,6 +114,10 @@ def audit_command(config: Config, config_path: Path, db_path: Path, site: str | 
         fail(f"{db_path}: no such database (give --db)")
     if site is not None and site not in config.site_ids:
         fail(f"unknown site {site!r}")
+    if follow and fmt != "text":
+        fail("--follow prints text lines; leave out --format csv")
+    if follow:
+        interrupt_on_signals()  # before the listing, which can take a while on a long log
     until = _last_seq(db_path) if follow else None  # list up to here, then follow from here: nothing twice or missed
     rows = audit_rows(config, db_path, site, token_id, until)
     if fmt == "csv":
@@ -120,8 +125,6 @@ def audit_command(config: Config, config_path: Path, db_path: Path, site: str | 
         writer.writeheader()
         writer.writerows(rows)
         return
-    if follow and fmt != "text":
-        fail("--follow prints text lines; leave out --format csv")
     click.echo(f"{'seq':>6}  {'time':<25}  {'token role binding':<28} {'type':<18} {'site':<12} data")
     count = 0
     for row in rows:
@@ -129,10 +132,8 @@ def audit_command(config: Config, config_path: Path, db_path: Path, site: str | 
         count += 1
     click.echo(f"{count} change(s)")
     if until is not None:
-        try:
-            asyncio.run(follow_rows(config, db_path, until, site, token_id))
-        except KeyboardInterrupt:
-            click.echo("stopped following")
+        run_stoppable(follow_rows(config, db_path, until, site, token_id))
+        click.echo("stopped following")
 
 
 def _last_seq(db_path: Path) -> int:

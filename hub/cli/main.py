@@ -22,6 +22,7 @@ from hub.config import Config, ConfigError, load_config
 from hub.core.daylog import configure as configure_logging
 from hub.log.backup import backup_command, parse_every, schedule_backups
 from hub.roles import ROLES
+from hub.stopping import interrupt_on_signals
 from hub.tokens import IssuedToken, TokenStore
 from sites.agent import agent_command
 from sites.simulator import local_ws_url, run_in_app, simulate_command
@@ -119,12 +120,14 @@ def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int
 
     On a fresh database it creates the access tokens and prints one link per role, site and
     agency (for more than 40 sites it writes them to a file next to the database instead).
-    Ctrl-C stops it cleanly: queued changes are committed first.
+    Ctrl-C or SIGTERM stops it cleanly: queued changes are committed first, then the last seq is printed.
     """
     from aiohttp import web
 
     from hub.web.app import create_app
+    from hub.web.keys import HUB
 
+    interrupt_on_signals()  # while it starts; aiohttp's runner takes the signals over once it listens
     setup_logging(log_level, log_format)
     if bool(certfile) != bool(keyfile):
         fail("--certfile and --keyfile go together")
@@ -156,6 +159,7 @@ def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int
                     handle_signals=True, shutdown_timeout=5, loop=event_loop())
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another hub running? try another --port")
+    click.echo(f"diemcau stopped: database {db_path} at seq {app[HUB].log.durable_seq}")
 
 
 def quiet_collector() -> None:

@@ -119,7 +119,7 @@ class QuestionSubmit(Command):
 
 class QuestionUpdate(Command):
     question: Id
-    status: Literal["submitted", "queued", "on_air", "answered", "deferred", "rejected"] | None = None
+    status: Literal["submitted", "queued", "on_air", "answered", "deferred", "rejected", "merged"] | None = None
     agency: Id | None = None
     position: Annotated[float, Field(ge=-1e12, le=1e12, strict=False)] | None = None
     merged_into: Id | None = None
@@ -130,8 +130,10 @@ class QuestionUpdate(Command):
     def _something(self) -> QuestionUpdate:
         if not self.model_fields_set - {"question"}:
             raise ValueError("give at least one of status, agency, position, merged_into, answer_note, reason")
-        if self.merged_into is not None and self.status is not None:
-            raise ValueError("merged_into sets the status itself; leave status out")
+        if self.status == "merged" and self.merged_into is None:
+            raise ValueError('status "merged" needs merged_into: the question this one is merged into')
+        if self.merged_into is not None and self.status not in (None, "merged"):
+            raise ValueError(f'merged_into makes the status "merged", not {self.status!r}; leave status out')
         return self
 
 
@@ -326,6 +328,7 @@ def question_update(state: State, who: Identity, cmd: QuestionUpdate) -> Planned
         into = _question(state, cmd.merged_into)
         if into.id == q.id or into.status == "merged" or q.status not in OPEN_QUESTION | {"deferred"}:
             raise Conflict(f"cannot merge {q.id} ({q.status}) into {into.id} ({into.status})")
+        return Planned("question.update", q.site, _data(cmd, "status"))  # `status: "merged"` adds nothing
     if cmd.status is not None and cmd.status != q.status and cmd.status not in TRANSITIONS[q.status]:
         raise Conflict(f"question {q.id} is {q.status}; it cannot become {cmd.status}")
     if cmd.status == "deferred" and not (cmd.agency or q.agency):

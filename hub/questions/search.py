@@ -1,8 +1,9 @@
 """Vietnamese text search and likely duplicates, so "dao tao" finds "đào tạo" and repeats are caught.
 
-Text is folded (NFD, combining marks stripped, đ -> d, lowercase): people type without diacritics
-on phones. Duplicates are scored by Jaccard similarity of folded syllable pairs: Vietnamese words are
-mostly two syllables, and pairs keep "lao động" apart from "động lực" where single syllables would not.
+Text is folded (NFD, combining marks stripped, đ -> d, lowercase, apostrophes and hyphens dropped):
+people type without diacritics on phones, and "hdrai" or "ia hdrai" for "Ia H'Drai". Duplicates are
+scored by Jaccard similarity of folded syllable pairs: Vietnamese words are mostly two syllables, and
+pairs keep "lao động" apart from "động lực" where single syllables would not.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ STOP = frozenset("de nghi cho cua va cac co la o tai duoc voi khi con nhieu mot 
                  "can da dang se thi ma nhu nhung".split())
 SIMILAR_THRESHOLD = 0.15
 SIMILAR_LIMIT = 5
+# Apostrophes and hyphens inside a name ("Ia H'Drai", "H’Drai", "LĐ-TB&XH") that nobody types the same way.
+JOINERS = str.maketrans("", "", "'\u2018\u2019\u02bc-\u2010\u2011")
 
 
 @functools.lru_cache(maxsize=65536)
 def fold(text: str) -> str:
-    """Lowercase, without diacritics: "Đào tạo" -> "dao tao"."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    """Lowercase, without diacritics, apostrophes or hyphens: "Đào tạo" -> "dao tao", "Ia H'Drai" -> "ia hdrai"."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D").translate(JOINERS))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 

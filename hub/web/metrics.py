@@ -17,6 +17,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from hub.core.commands import COMMANDS
+from hub.core.errors import ERROR_CODES
 from hub.core.hub import Hub
 from hub.core.model import QUESTION_STATUSES, SITE_STATUSES
 from hub.roles import METRICS_READERS, ROLES
@@ -25,6 +27,7 @@ from hub.web.keys import HUB
 
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+STORED_COMMANDS = tuple(name for name, spec in COMMANDS.items() if spec.stores)  # what `commands` counts
 
 
 class Buckets:
@@ -56,12 +59,14 @@ class HubCollector(Collector):
         hub = self.hub
         for histogram in self.histograms:
             yield histogram.family()
-        yield _gauge("diemcau_connections", "Open websocket connections by role.", "role",
-                     _count(conn.who.role if conn.who else "unauthenticated" for conn in hub.connections),
-                     [*ROLES, "unauthenticated"])
+        yield _labelled(GaugeMetricFamily, "diemcau_connections", "Open websocket connections by role.", "role",
+                        _count(conn.who.role if conn.who else "unauthenticated" for conn in hub.connections),
+                        [*ROLES, "unauthenticated"])
         yield GaugeMetricFamily("diemcau_subscribers", "Connections receiving pushed changes.", len(hub.fanout.subscribers))
-        yield _counter("diemcau_commands", "State-changing commands received, by type.", "type", hub.stats.commands)
-        yield _counter("diemcau_errors", "Error answers sent, by error code.", "code", hub.stats.errors)
+        yield _labelled(CounterMetricFamily, "diemcau_commands", "State-changing commands received, by type.", "type",
+                        hub.stats.commands, STORED_COMMANDS)
+        yield _labelled(CounterMetricFamily, "diemcau_errors", "Error answers sent, by error code.", "code",
+                        hub.stats.errors, ERROR_CODES)
         yield CounterMetricFamily("diemcau_frames_pushed", "Frames queued to subscribers.", hub.fanout.frames_pushed)
         yield CounterMetricFamily("diemcau_slow_clients_dropped", "Clients dropped for not reading.",
                                   hub.stats.slow_dropped)
@@ -71,10 +76,10 @@ class HubCollector(Collector):
                                 hub.state.seq)
         yield GaugeMetricFamily("diemcau_event_log_durable_seq", "Seq of the newest event on disk.", hub.log.durable_seq)
         yield CounterMetricFamily("diemcau_commit_batches", "Group commits (fsyncs) of the event log.", hub.log.batches)
-        yield _gauge("diemcau_sites", "Sites by status.", "status",
-                     _count(site.status for site in hub.state.sites.values()), SITE_STATUSES)
-        yield _gauge("diemcau_questions", "Questions by status.", "status",
-                     _count(q.status for q in hub.state.questions.values()), QUESTION_STATUSES)
+        yield _labelled(GaugeMetricFamily, "diemcau_sites", "Sites by status.", "status",
+                        _count(site.status for site in hub.state.sites.values()), SITE_STATUSES)
+        yield _labelled(GaugeMetricFamily, "diemcau_questions", "Questions by status.", "status",
+                        _count(q.status for q in hub.state.questions.values()), QUESTION_STATUSES)
         yield GaugeMetricFamily("diemcau_attendance", "People present over every site.", hub.state.present_total)
         yield GaugeMetricFamily("diemcau_attendance_expected", "People expected over every site.",
                                 hub.config.expected_total)
@@ -87,18 +92,13 @@ def _count(values: Iterable[str]) -> dict[str, int]:
     return out
 
 
-def _gauge(name: str, doc: str, label: str, values: dict[str, int], always: Iterable[str]) -> GaugeMetricFamily:
-    """A labelled gauge that lists every known label value, zero included, so graphs never gap."""
-    family = GaugeMetricFamily(name, doc, labels=[label])
+def _labelled(kind: type[GaugeMetricFamily] | type[CounterMetricFamily], name: str, doc: str, label: str,
+              values: dict[str, int], always: Iterable[str]) -> Metric:
+    """A labelled gauge or counter listing every known label value from the start, zero included: graphs
+    never gap, and a counter's first occurrence is a rise from 0 that `rate()` and `increase()` can see."""
+    family = kind(name, doc, labels=[label])
     for key in dict.fromkeys([*always, *values]):
         family.add_metric([key], values.get(key, 0))
-    return family
-
-
-def _counter(name: str, doc: str, label: str, values: dict[str, int]) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, doc, labels=[label])
-    for key, value in sorted(values.items()):
-        family.add_metric([key], value)
     return family
 
 
