@@ -7,6 +7,7 @@ clean. The fixtures are registered for every test module by conftest.py.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -87,25 +88,29 @@ class Pages:
 
 class HubLink:
     """Cuts and restores a page's websocket to the hub: a cut closes every new connection attempt, which
-    `context.set_offline` alone does not do for websockets in Chromium."""
+    `context.set_offline` alone does not do for websockets in Chromium. With `hang=True` an attempt opens
+    instead and is never answered, as when the network under a half-made connection went away."""
 
     def __init__(self, page: Page) -> None:
-        self.page, self.blocked = page, False
+        self.page, self.blocked, self.hang = page, False, False
+        self.tried = asyncio.Event()  # set at each connection attempt; clear it to wait for the next
 
-    async def cut(self) -> None:
-        self.blocked = True
+    async def cut(self, hang: bool = False) -> None:
+        self.blocked, self.hang = True, hang
         await self.page.context.route_web_socket("**/ws", self._route)
 
-    async def restore(self) -> None:
-        """Let connections through again and tell the page the network is back."""
+    async def restore(self, announce: bool = True) -> None:
+        """Let connections through again and (unless `announce` is false) tell the page the network is back."""
         self.blocked = False
-        await self.page.evaluate("window.dispatchEvent(new Event('online'))")
+        if announce:
+            await self.page.evaluate("window.dispatchEvent(new Event('online'))")
 
     async def _route(self, ws: WebSocketRoute) -> None:
-        if self.blocked:
-            await ws.close()
-        else:
+        self.tried.set()
+        if not self.blocked:
             ws.connect_to_server()
+        elif not self.hang:
+            await ws.close()
 
 
 def _origin(url: str) -> str:

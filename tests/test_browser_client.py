@@ -1,11 +1,15 @@
-"""The shared browser client (dashboard/assets/hub.js) in real Chromium: live state, resume, outbox."""
+"""The shared browser client (dashboard/assets/hub.js, i18n.js) in real Chromium: live state, resume,
+outbox, reconnecting when the network is back, the remembered language."""
 
 from __future__ import annotations
 
 import re
 import time
 
-from .browser import Pages
+import pytest
+from playwright.async_api import expect
+
+from .browser import HubLink, Pages
 from .conftest import RunningHub
 
 CLIENT = """async (token) => {
@@ -59,3 +63,46 @@ async def test_op_ids_sort_by_time_so_the_log_index_takes_them_at_its_end(hub: R
     assert all(re.fullmatch(r"[0-9a-f]{32}", op_id) for op_id in ids), ids
     assert ids == sorted(ids) and len(set(ids)) == 3
     assert abs(int(ids[0][:12], 16) / 1000 - time.time()) < 60  # the first 12 hex digits: the time in ms
+
+
+async def test_back_online_the_outbox_goes_at_once_not_after_the_backoff(hub: RunningHub, pages: Pages) -> None:
+    """After a long outage the next retry is up to 15 s away; the browser's `online` event does not wait for it."""
+    page = await pages.open(hub, "/healthz")
+    await page.evaluate(CLIENT, hub.token("registrar", site="dak-glei"))
+    await page.wait_for_function("window.conn.status === 'online'", timeout=5000)
+    link = HubLink(page)
+    await link.cut()
+    await page.evaluate("window.conn.attempt = 20; window.conn.ws.close()")  # as after 20 failed tries: 7.5-15 s
+    await page.wait_for_function("window.conn.status === 'offline' && window.conn.timer", timeout=5000)
+    await page.evaluate("""window.conn.submit('attendance.set', {site: 'dak-glei', category: 'workers', count: 180})""")
+    await link.restore()
+    await page.wait_for_function("window.conn.status === 'online' && window.conn.outbox().length === 0", timeout=5000)
+    assert hub.hub.state.sites["dak-glei"].attendance == {"workers": 180}
+
+
+ENGLISH = [  # page, token role and binding, an element, its English text
+    ("/", ("chair",), "[data-i18n='link.report']", "Report"),
+    ("/moderator", ("moderator",), "[data-i18n='mod.phase']", "Phase"),
+    ("/projector", ("viewer",), "#site-label", "Site on the floor"),
+    ("/technician", ("technician", "dak-ha"), "#status-title", "Site status"),
+    ("/registrar", ("registrar", "dak-ha"), "#att-title", "Attendance"),
+    ("/agency", ("agency", None, "sldtbxh"), "#q-title", "Questions assigned to the agency"),
+    ("/report", ("chair",), "h1", "Conference report"),
+]
+
+
+@pytest.mark.parametrize("path, token, selector, english", ENGLISH, ids=[row[0] for row in ENGLISH])
+async def test_english_is_remembered_by_the_browser(hub: RunningHub, pages: Pages, path: str, token: tuple,
+                                                    selector: str, english: str) -> None:
+    """Choose English (the switch; the projector's ?lang=en), then reload or open the page again: still English."""
+    page = await pages.open(hub, path + ("?lang=en" if path == "/projector" else ""), hub.token(*token))
+    if path == "/report":
+        await page.click("a[data-lang=en]")
+    elif path != "/projector":
+        await page.click(".lang-switch button[data-lang=en]")
+    await expect(page.locator(selector)).to_have_text(english, timeout=15000)
+    await page.reload()
+    await expect(page.locator(selector)).to_have_text(english, timeout=15000)
+    await page.goto(hub.url + path)  # opened again without ?lang= (the chair's "Report" link, the projector's start-up)
+    await expect(page.locator(selector)).to_have_text(english, timeout=15000)
+    assert await page.evaluate("document.documentElement.lang") == "en"

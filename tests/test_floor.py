@@ -88,6 +88,24 @@ async def test_a_registrar_touches_only_its_own_site(hub: RunningHub, type_: str
     assert hub.hub.state.sites["kon-ray"].attendance == {} and len(hub.hub.state.questions) == 1
 
 
+@pytest.mark.parametrize("role, origin, taken", [
+    ("registrar", "floor", False), ("registrar", "pre", False), ("moderator", "floor", True), ("moderator", "pre", True),
+])
+async def test_a_closed_meeting_takes_no_more_questions_from_the_halls(hub: RunningHub, role: str, origin: str,
+                                                                       taken: bool) -> None:
+    moderator = await hub.client("moderator")
+    await submit(moderator, "dak-ha")  # asked while the meeting was on: kept, and still movable
+    await moderator.call("event.phase", phase="closed")
+    sender = moderator if role == "moderator" else await hub.client("registrar", site="dak-ha")
+    frame = await sender.send("question.submit", site="dak-ha", delegate=DELEGATE, topic="union",
+                              text="Đề nghị tăng phụ cấp cho cán bộ công đoàn cơ sở.", origin=origin)
+    assert frame["success"] is taken, frame
+    if not taken:
+        assert frame["error"] == {"code": "conflict",
+                                  "message": "the meeting is closed: it takes no more questions from the floor"}
+    assert len(hub.hub.state.questions) == 1 + taken
+
+
 @pytest.mark.parametrize("text, name, unit, ok", [
     ("x" * 2000, "N" * 200, "U" * 200, True),
     ("x" * 2001, "Nguyễn Văn A", "", False),

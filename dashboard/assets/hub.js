@@ -81,10 +81,26 @@ export class HubConnection extends EventTarget {
 
   start() {
     this._open();
-    window.addEventListener("online", () => this._reconnectSoon(0));
+    window.addEventListener("online", () => this.reconnectNow());
     // Chromium keeps a dead socket open when the network goes; close it so the page says offline at once.
     window.addEventListener("offline", () => this.ws && this.ws.close());
     return this;
+  }
+
+  /** Connect again now, without waiting out the backoff: the network is back, or the user asked. A socket
+   * still opening (perhaps over a network that has gone) is dropped; if online already, the outbox is sent.
+   * The new socket opens on the next turn of the event loop, once the browser's `online` has settled. */
+  reconnectNow() {
+    if (this.status === "denied" || this.stopped) return;
+    if (this.status === "online") {
+      this._flush();
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.attempt = 0;
+    this.ws?.close();
+    this._reconnectSoon(0);
   }
 
   /** Server time now, corrected for this browser's clock skew. */

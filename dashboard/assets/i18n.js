@@ -16,6 +16,13 @@ export function locale() {
   return lang() === "vi" ? "vi-VN" : "en-GB";
 }
 
+/** `?lang=vi|en` in the address is the reader's choice, remembered like the switch's; returns the language now in use. */
+export function langFromAddress() {
+  const wanted = new URLSearchParams(location.search).get("lang");
+  if (wanted === "vi" || wanted === "en") localStorage.setItem(LANG_KEY, wanted);
+  return lang();
+}
+
 export function setLang(value) {
   localStorage.setItem(LANG_KEY, value);
   document.documentElement.lang = value;

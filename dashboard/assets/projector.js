@@ -2,7 +2,7 @@
 
 import { strings } from "./chair-strings.js";
 import { startPage } from "./hub.js";
-import { fmtNumber, lang, register, setLang, t, translate } from "./i18n.js";
+import { fmtNumber, langFromAddress, register, t, translate } from "./i18n.js";
 import { questionCounts } from "./view.js";
 
 register(strings);
@@ -48,9 +48,7 @@ function schedule() {
 }
 
 async function main() {
-  const wanted = new URLSearchParams(location.search).get("lang"); // a screen has no switch: ?lang=en
-  if (wanted === "vi" || wanted === "en") setLang(wanted);
-  document.documentElement.lang = lang();
+  document.documentElement.lang = langFromAddress(); // a screen has no switch: ?lang=en
   translate();
   conn = await startPage();
   conn.addEventListener("state", schedule);

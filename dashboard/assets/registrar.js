@@ -18,7 +18,9 @@ register({
     "ask.sent": "Đã gửi câu hỏi của {name}.", "att.recount.placeholder": "Số người",
     "mine.title": "Câu hỏi của điểm cầu", "mine.none": "Chưa có câu hỏi nào.", "mine.pending": "Chờ gửi",
     "mine.speak": "muốn phát biểu", "mine.due": "hạn trả lời {date}",
-    "outbox.n": "{n} thay đổi chờ gửi", "failed": "Không gửi được: {message}",
+    "outbox.n": "{n} thay đổi chờ gửi", "outbox.now": "Gửi lại ngay", "failed": "Không gửi được: {message}",
+    "ask.closed": "Hội nghị đã kết thúc: không nhận thêm câu hỏi từ hội trường.",
+    "ask.refused.closed": "Không gửi được câu hỏi của {name}: hội nghị đã kết thúc, không nhận thêm câu hỏi từ hội trường.",
     "nosite": "Mã truy cập này không gắn với điểm cầu nào; hãy dùng đường dẫn dành cho thư ký điểm cầu.",
   },
   en: {
@@ -33,7 +35,9 @@ register({
     "ask.sent": "{name}'s question was sent.", "att.recount.placeholder": "People",
     "mine.title": "This site's questions", "mine.none": "No questions yet.", "mine.pending": "Waiting to send",
     "mine.speak": "wants to speak", "mine.due": "answer due {date}",
-    "outbox.n": "{n} changes waiting to be sent", "failed": "Not sent: {message}",
+    "outbox.n": "{n} changes waiting to be sent", "outbox.now": "Send now", "failed": "Not sent: {message}",
+    "ask.closed": "The meeting has closed: no more questions are taken from the floor.",
+    "ask.refused.closed": "{name}'s question was not sent: the meeting has closed and takes no more questions from the floor.",
     "nosite": "This access token is not bound to a site; use the registrar link for your site.",
   },
 });
@@ -57,8 +61,14 @@ function remember() {
   const state = conn.state;
   const site = conn.identity?.site ?? meta?.site;
   if (!state || !site || !state.sites.get(site)) return;
-  meta = { site, siteView: state.sites.get(site), config: state.config, timezone: state.event.timezone };
+  meta = { site, siteView: state.sites.get(site), config: state.config, timezone: state.event.timezone,
+    phase: state.event.phase };
   localStorage.setItem(cacheKey, JSON.stringify(meta));
+}
+
+/** The meeting is over: the hub takes no more questions from this hall (known offline from the last snapshot). */
+function closed() {
+  return (conn.state?.event.phase ?? meta?.phase) === "closed";
 }
 
 function el(tag, props = {}, ...children) {
@@ -125,11 +135,23 @@ function renderAttendance() {
   if (over) $("#capacity").textContent = t("att.capacity", { present: fmtNumber(present), capacity: fmtNumber(site.capacity) });
 }
 
-function fillSelect(select, items, empty) {
+/** The agencies, short name first (what a phone's narrow select still shows), and "not decided". */
+function drawAgencies() {
+  const select = $("#question-form").agency;
   const chosen = select.value;
-  const options = items.map((x) => el("option", { value: x.id, textContent: x.short ? `${x.short} — ${x.name}` : x.name }));
-  select.replaceChildren(...(empty ? [el("option", { value: "", textContent: empty })] : []), ...options);
+  const options = meta.config.agencies.map((x) => el("option", {
+    value: x.id, textContent: x.short ? `${x.short} — ${x.name}` : x.name,
+  }));
+  select.replaceChildren(el("option", { value: "", textContent: t("ask.agency.none") }), ...options);
   if (chosen) select.value = chosen;
+}
+
+/** The topics as choices that wrap: a select cuts long topic names off on a phone. */
+function drawTopics() {
+  const chosen = $("#topics input:checked")?.value;
+  $("#topics").replaceChildren(...meta.config.topics.map((topic) => el("label", { className: "choice" },
+    el("input", { type: "radio", name: "topic", value: topic.id, required: true, checked: topic.id === chosen }),
+    el("span", { textContent: topic.name }))));
 }
 
 function questionItem(q, pending) {
@@ -160,6 +182,13 @@ function renderOutbox() {
   const n = conn.outbox().length;
   $("#outbox").hidden = n === 0;
   $("#outbox").textContent = t("outbox.n", { n: fmtNumber(n) });
+  $("#send-now-bar").hidden = n === 0 || conn.status === "online" || conn.status === "denied";
+}
+
+function renderClosed() {
+  const shut = closed();
+  $("#closed").hidden = !shut;
+  for (const control of $("#question-form").elements) control.disabled = shut;
 }
 
 let drawnFor = null;
@@ -169,33 +198,41 @@ function render() {
     drawnFor = meta.config;
     $("#site-name").textContent = meta.siteView.name;
     drawCategories();
-    fillSelect($("#question-form").topic, meta.config.topics, null);
-    fillSelect($("#question-form").agency, meta.config.agencies, t("ask.agency.none"));
+    drawTopics();
+    drawAgencies();
   }
   renderAttendance();
   renderQuestions();
   renderOutbox();
+  renderClosed();
 }
 
-function problem(message) {
-  $("#problem").hidden = !message;
-  $("#problem").textContent = message ?? "";
+let trouble = null; // the problem bar's string key and values, so the language switch redraws it
+
+function problem(key, vars = {}) {
+  trouble = { key, vars };
+  showProblem();
+}
+
+function showProblem() {
+  $("#problem").hidden = !trouble;
+  $("#problem").textContent = trouble ? t(trouble.key, trouble.vars) : "";
 }
 
 $("#question-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const form = e.target;
   const name = form.delegate.value.trim();
+  const topic = form.querySelector("input[name=topic]:checked");
   const fields = {
-    site: meta.site, topic: form.topic.value, text: form.text.value.trim(),
+    site: meta.site, topic: topic.value, text: form.text.value.trim(),
     delegate: { name, unit: form.unit.value.trim() }, wants_to_speak: form.speak.checked,
   };
   if (!name || !fields.text) return;
   if (form.agency.value) fields.agency = form.agency.value;
   conn.submit("question.submit", fields);
-  const topic = form.topic.value;
   form.reset();
-  form.topic.value = topic;
+  topic.checked = true;
   $("#counter").textContent = `0 / ${fmtNumber(2000)}`;
   $("#form-status").textContent = t(conn.status === "online" ? "ask.saved" : "ask.saved.offline", { name });
   render();
@@ -208,12 +245,16 @@ $("#question-form").text.addEventListener("input", (e) => {
 /** An answer arrived for an outbox entry: show its effect now, before the next pushed frame. */
 conn.addEventListener("sent", ({ detail }) => {
   const { entry, result, error } = detail;
+  const question = entry.type === "question.submit";
   if (error) {
-    problem(t("failed", { message: error.message }));
+    const refused = question && error.code === "conflict" && closed();
+    if (refused) problem("ask.refused.closed", { name: entry.fields.delegate.name });
+    else problem("failed", { message: error.message });
+    if (question) $("#form-status").textContent = "";
   } else if (entry.type.startsWith("attendance.") && conn.state) {
     const site = conn.state.sites.get(result.site);
     site.attendance = { ...site.attendance, [result.category]: result.count };
-  } else if (entry.type === "question.submit") {
+  } else if (question) {
     $("#form-status").textContent = t("ask.sent", { name: entry.fields.delegate.name });
     if (conn.state && !conn.state.questions.has(result.question)) {
       conn.state.questions.set(result.question, { id: result.question, status: "submitted", ...entry.fields });
@@ -223,16 +264,19 @@ conn.addEventListener("sent", ({ detail }) => {
 });
 
 conn.addEventListener("auth", ({ detail }) => {
-  if (!detail.site) problem(t("nosite"));
+  if (!detail.site) problem("nosite");
 });
 conn.addEventListener("state", () => {
   remember();
   render();
 });
 conn.addEventListener("outbox", render);
+conn.addEventListener("status", renderOutbox);
+$("#send-now").addEventListener("click", () => conn.reconnectNow());
 window.addEventListener("langchange", () => {
   drawnFor = null;
   $("#form-status").textContent = "";
+  showProblem();
   render();
 });
 

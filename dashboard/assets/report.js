@@ -3,9 +3,10 @@
 // report with `Authorization: Bearer`, shows it in place, and downloads the workbook, CSV and JSON
 // the same way. Scripts skip all this and send the header themselves.
 import { askToken, readToken } from "./hub.js";
+import { langFromAddress } from "./i18n.js";
 
 const ASK = "Mã truy cập (quản trị, thư ký hoặc chủ trì) / Access token (admin, moderator or chair)";
-const lang = new URLSearchParams(location.search).get("lang") === "en" ? "en" : "vi";
+const lang = langFromAddress(); // the switch below is a link to ?lang=; without one, this browser's last choice
 
 function say(text) {
   const status = document.getElementById("report-status");

@@ -314,6 +314,8 @@ def question_submit(state: State, who: Identity, cmd: QuestionSubmit) -> Planned
     _site_exists(state, cmd.site)
     _one_of("topic", cmd.topic, state.config.item_ids["topics"])
     _one_of("agency", cmd.agency, state.config.item_ids["agencies"])
+    if who.role == "registrar" and state.phase == "closed":
+        raise Conflict("the meeting is closed: it takes no more questions from the floor")
     if cmd.origin == "pre" and who.role == "registrar" and state.phase not in PRE_PHASES:
         raise Conflict(f"questions collected before the day (origin \"pre\") are taken in setup or rehearsal, "
                        f"not while the event is {state.phase}")
