@@ -241,7 +241,8 @@ async def test_national_view_groups_first(start_hub: StartHub, tmp_path: Path, p
     degraded = page.locator('#trouble li[data-site="xa-03320"]')
     await expect(lost).to_contain_text("Mất kết nối", timeout=LIVE)
     await expect(lost.locator(".in-group")).to_have_text("Cụm 1")
-    await expect(degraded.locator(".what")).to_have_text("Có sự cố · Mất hình: Camera hội trường không lên hình", timeout=LIVE)
+    await expect(degraded.locator(".status-word")).to_have_text("Có sự cố", timeout=LIVE)
+    await expect(degraded.locator(".incident")).to_have_text("Mất hình: Camera hội trường không lên hình")
     await expect(degraded.locator(".in-group")).to_have_text("Cụm 34")
     await expect(group(page, "Cụm 1").locator(".group-trouble")).to_have_text("Mất kết nối: 1")
     await expect(group(page, "Cụm 34").locator(".group-trouble")).to_have_text("Có sự cố: 1")
@@ -304,7 +305,9 @@ async def test_incident_kind_and_note_on_tile_banner_and_console(start_hub: Star
 
     said = "Mất hình: Camera hội trường không lên hình"
     await expect(tile(chair, "dak-glei").locator(".tile-incidents li")).to_have_text(said, timeout=LIVE)
-    await expect(chair.locator('#trouble li[data-site="dak-glei"] .what')).to_have_text(f"Có sự cố · {said}")
+    banner = chair.locator('#trouble li[data-site="dak-glei"]')
+    await expect(banner.locator(".status-word")).to_have_text("Có sự cố")
+    await expect(banner.locator(".incident")).to_have_text(said)
     row = console.locator('#incidents li[data-site="dak-glei"]')
     await expect(row).to_contain_text("Huyện Đắk Glei", timeout=LIVE)
     await expect(row.locator(".what")).to_have_text(said)
@@ -314,7 +317,8 @@ async def test_incident_kind_and_note_on_tile_banner_and_console(start_hub: Star
         await page.click('.lang-switch button[data-lang="en"]')
     said = "No picture: Camera hội trường không lên hình"
     await expect(tile(chair, "dak-glei").locator(".tile-incidents li")).to_have_text(said, timeout=LIVE)
-    await expect(chair.locator('#trouble li[data-site="dak-glei"] .what')).to_have_text(f"Degraded · {said}")
+    await expect(banner.locator(".status-word")).to_have_text("Degraded")
+    await expect(banner.locator(".incident")).to_have_text(said)
     await expect(row.locator(".what")).to_have_text(said, timeout=LIVE)
     await expect(row.locator(".since")).to_have_text("since 08:00")
     await expect(console.locator("#incidents-row .label")).to_have_text("Open incidents at sites")
@@ -393,3 +397,12 @@ async def test_no_red_on_a_meeting_with_nothing_wrong(start_hub: StartHub, confi
     await expect(screen.locator("#question")).to_have_text("Đề nghị mở lớp đào tạo nghề.", timeout=LIVE)
     for page in (chair, console, screen):
         assert await red_marks(page) == [], f"red on {page.url} with a question on air"
+
+
+async def test_no_red_before_a_rehearsal_on_another_day(start_hub: StartHub, config, pages: Pages) -> None:
+    """Opening the chair early on a day other than the configured one (a rehearsal, a demo) is no trouble."""
+    day = config.event.date + dt.timedelta(days=3)
+    hub = await start_hub(clock=ManualClock(dt.datetime.combine(day, dt.time(6, 0), config.event.tz).timestamp()))
+    page = await open_chair(pages, hub)
+    await expect(page.locator("#time-left")).not_to_have_text("–", timeout=LIVE)
+    assert await red_marks(page) == []

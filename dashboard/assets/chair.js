@@ -432,7 +432,7 @@ function renderClock(state, now) {
     label = t("kpi.overtime");
     value = fmtDuration((now - ends) / 1000);
   }
-  kpi.classList.toggle("over", now > ends && state.event.phase !== "closed");
+  kpi.classList.toggle("over", state.event.phase === "live" && now > ends);  // red for overtime only, not a planned start
   put($("time-label"), label);
   put($("time-left"), value);
   put($("fit"), note);
@@ -455,12 +455,13 @@ function fitNote(state, secondsLeft) {
 function renderTrouble(state, now) {
   const trouble = [...state.sites.values()].filter((s) => TROUBLE.has(s.status))
     .sort((a, b) => troubleRank(a) - troubleRank(b) || Date.parse(a.status_since) - Date.parse(b.status_since));
-  const shown = trouble.slice(0, MAX_TROUBLE).map((s) => ({ site: s, what: [t(`status.${s.status}`), ...(s.incidents ?? []).map(incidentText)] }));
+  const shown = trouble.slice(0, MAX_TROUBLE).map((s) => ({ site: s, incidents: (s.incidents ?? []).map(incidentText) }));
   const list = $("trouble");
-  const key = JSON.stringify([document.documentElement.lang, trouble.length, shown.map((x) => [x.site.id, x.site.status_since, x.what])]);
+  const key = JSON.stringify([document.documentElement.lang, trouble.length,
+    shown.map((x) => [x.site.id, x.site.status, x.site.status_since, x.incidents])]);
   if (key !== alertsKey) {
     alertsKey = key;
-    const items = shown.map(({ site, what }) => troubleItem(site, what));
+    const items = shown.map(({ site, incidents }) => troubleItem(site, incidents));
     if (trouble.length > MAX_TROUBLE) {
       const li = document.createElement("li");
       li.className = "more";
@@ -475,8 +476,11 @@ function renderTrouble(state, now) {
   return list.children.length;
 }
 
-/** A site in the banner: a button that opens its group and brings its tile into view. */
-function troubleItem(site, what) {
+/**
+ * A site in the banner: name, group, status, how long, then each open incident on a line of its own (so every
+ * kind shows, however long a note). A button: it opens the site's group and brings its tile into view.
+ */
+function troubleItem(site, incidents) {
   const li = document.createElement("li");
   li.className = site.status;
   li.dataset.site = site.id;
@@ -492,13 +496,18 @@ function troubleItem(site, what) {
     group.textContent = site.group;
     where.append(" ", group);
   }
+  const status = document.createElement("span");
+  status.className = "status-word";
+  status.textContent = t(`status.${site.status}`);
   const long = document.createElement("span");
   long.className = "how-long";
   long.dataset.since = site.status_since ?? "";
-  const whatEl = document.createElement("span");
-  whatEl.className = "what";
-  whatEl.textContent = what.join(" · ");
-  button.append(where, long, whatEl);
+  button.append(where, status, long, ...incidents.map((text) => {
+    const line = document.createElement("span");
+    line.className = "incident";
+    line.textContent = line.title = text;
+    return line;
+  }));
   button.addEventListener("click", () => reveal(site.id));
   li.append(button);
   return li;
