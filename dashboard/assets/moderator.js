@@ -37,6 +37,7 @@ const cards = new Map(); // question id -> article
 const topics = new Map(); // topic id -> {el, list, counts}
 const dirty = { questions: new Set(), sites: false, full: true };
 let scheduled = false;
+let incidentsKey = "";
 
 function put(node, text) {
   if (node.textContent !== text) node.textContent = text;
@@ -318,15 +319,22 @@ function renderFloor(state, now) {
   $("take-next").dataset.question = next?.id ?? "";
 }
 
-/** Every open incident at any site, oldest first: what is broken where, before a site is called to the floor. */
+/**
+ * Every open incident at any site, oldest first: what is broken where, before a site is called to the floor.
+ * Rebuilt only when the incidents (or the language) change, not at every heartbeat a frame carries.
+ */
 function renderIncidents(state) {
   const open = [];
   for (const site of state.sites.values()) for (const incident of site.incidents ?? []) open.push([site, incident]);
+  const key = JSON.stringify([document.documentElement.lang, open.map(([site, i]) => [site.id, i.id, i.note])]);
+  if (key === incidentsKey) return;
+  incidentsKey = key;
   open.sort((a, b) => Date.parse(a[1].opened) - Date.parse(b[1].opened));
   $("incidents").replaceChildren(...open.map(([site, incident]) => {
     const li = el("li");
     li.dataset.site = site.id;
-    li.append(el("strong", "site", site.name), el("span", "what", incidentText(incident)),
+    li.append(el("strong", "site", site.name), ...(site.group ? [el("span", "group", site.group)] : []),
+      el("span", "what", incidentText(incident)),
       el("span", "since", t("now.since", { at: fmtTime(incident.opened, state.event.timezone) })));
     return li;
   }));
