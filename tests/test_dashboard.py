@@ -269,6 +269,13 @@ async def test_national_view_groups_first(start_hub: StartHub, tmp_path: Path, p
     await expect(page.locator(".group-row:visible")).to_have_count(PROVINCES)
     assert hub.hub.state.present_total == total
 
+    await page.click('.lang-switch button[data-lang="en"]')
+    await expect(group(page, "Cụm 1").locator(".group-ready")).to_have_text("0/98 ready", timeout=LIVE)
+    await expect(group(page, "Cụm 1").locator(".group-present")).to_have_text("5,880/5,880 people")
+    await expect(group(page, "Cụm 1").locator(".group-trouble")).to_have_text("Lost: 1")
+    await expect(degraded.locator(".incident")).to_have_text("No picture: Camera hội trường không lên hình")
+    await expect(group(page, "Cụm 16").locator(".group-row")).to_have_attribute("title", "Show the 98 sites of Cụm 16")
+
 
 async def test_programme_pace_and_late_agency(start_hub: StartHub, config, pages: Pages) -> None:
     clock = at(config, 7, 42)  # the programme was to open at 07:30; draft answers were due 25 October

@@ -120,13 +120,8 @@ function showTiles(group, visible) {
   group.tilesEl.hidden = !visible;
   if (group.row) {
     group.row.setAttribute("aria-expanded", String(visible));
-    labelRow(group);
+    group.row.title = t(visible ? "group.hide" : "group.show", { group: group.name, n: fmtNumber(group.ids.length) });
   }
-}
-
-function labelRow(group) {
-  const visible = !group.tilesEl.hidden;
-  group.row.title = t(visible ? "group.hide" : "group.show", { group: group.name, n: fmtNumber(group.ids.length) });
 }
 
 function buildTiles(group) {
@@ -637,7 +632,6 @@ function flush() {
 function relabel() {
   translate();
   for (const rec of tiles.values()) rec.last = {};
-  for (const group of groups.values()) if (group.row) labelRow(group);
   dirty.full = false;
   if (conn?.state) {
     for (const id of conn.state.sites.keys()) dirty.sites.add(id);
