@@ -18,10 +18,15 @@ def site_id(index: int) -> str:
     return "tinh" if index == 0 else f"xa-{index:05d}"
 
 
-def config_text(sites: int, event_id: str = "bench", limits: dict[str, float] | None = None) -> str:
-    """TOML for an event with `sites` connection points: one central hall, the rest communes in groups."""
+def config_text(sites: int, event_id: str = "bench", limits: dict[str, float] | None = None,
+                groups: int | None = None) -> str:
+    """TOML for an event with `sites` connection points: one central hall, the rest communes in groups
+    (`groups` of them, as even as can be, e.g. 3,320 communes in 34 provinces; else 30 communes each)."""
     if sites < 1:
         raise ValueError("sites must be at least 1")
+    if groups is not None and groups < 1:
+        raise ValueError("groups must be at least 1")
+    per_group = -(-(sites - 1) // groups) if groups else COMMUNES_PER_GROUP
     out = [
         "[event]", f'id = "{event_id}"', f'title = "Hội nghị trực tuyến toàn quốc ({sites:,} điểm cầu)"',
         "date = 2025-06-20", 'start = "08:00"', "duration_minutes = 240", 'timezone = "Asia/Ho_Chi_Minh"', "",
@@ -30,7 +35,7 @@ def config_text(sites: int, event_id: str = "bench", limits: dict[str, float] | 
         out += ["[limits]", *(f"{key} = {value}" for key, value in limits.items()), ""]
     out += ["[[sites]]", 'id = "tinh"', 'name = "Điểm cầu Trung ương"', 'kind = "central"', "expected = 300", ""]
     for index in range(1, sites):
-        group = (index - 1) // COMMUNES_PER_GROUP + 1
+        group = (index - 1) // max(1, per_group) + 1
         out += ["[[sites]]", f'id = "{site_id(index)}"', f'name = "Xã số {index}"', 'kind = "commune"',
                 "expected = 60", f'group = "Cụm {group}"', ""]
     for section, rows in (("categories", CATEGORIES), ("topics", TOPICS), ("agencies", AGENCIES),
@@ -41,8 +46,8 @@ def config_text(sites: int, event_id: str = "bench", limits: dict[str, float] | 
 
 
 def write_config(path: str | Path, sites: int = 3000, event_id: str = "bench",
-                 limits: dict[str, float] | None = None) -> Path:
+                 limits: dict[str, float] | None = None, groups: int | None = None) -> Path:
     """Write a generated config to `path` and return it; `limits` sets keys of the [limits] section."""
     path = Path(path)
-    path.write_text(config_text(sites, event_id, limits), encoding="utf-8")
+    path.write_text(config_text(sites, event_id, limits, groups), encoding="utf-8")
     return path

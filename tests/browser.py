@@ -113,6 +113,45 @@ class HubLink:
             await ws.close()
 
 
+# Every visible element's own text colour, background, drawn borders and SVG paint that is red (hue within 15
+# degrees of pure red, chroma >= 60: --lost and its kin, not pale tints or the orange of "degraded").
+_RED_MARKS = """() => {
+  const red = (value) => {
+    const [r, g, b, a = 1] = (value.match(/[\\d.]+/g) || []).map(Number);
+    if (r === undefined || a === 0) return false;
+    const max = Math.max(r, g, b), min = Math.min(r, g, b);
+    if (max !== r || max - min < 60) return false;
+    const hue = (60 * (g - b)) / (max - min);
+    return hue <= 15 && hue >= -15;
+  };
+  const out = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (!el.checkVisibility()) continue;
+    const cs = getComputedStyle(el);
+    const text = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    const paints = [];
+    if (text || el.matches(".status")) paints.push(["color", cs.color]);
+    paints.push(["background", cs.backgroundColor]);
+    for (const side of ["top", "right", "bottom", "left"]) {
+      if (parseFloat(cs.getPropertyValue(`border-${side}-width`)) > 0 && cs.getPropertyValue(`border-${side}-style`) !== "none") {
+        paints.push([`border-${side}`, cs.getPropertyValue(`border-${side}-color`)]);
+      }
+    }
+    if (el instanceof SVGElement) paints.push(["fill", cs.fill], ["stroke", cs.stroke]);
+    for (const [what, value] of paints) {
+      if (red(value)) out.push(`${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}.${[...el.classList].join(".")} `
+        + `${what} ${value}: ${el.textContent.trim().slice(0, 60)}`);
+    }
+  }
+  return out;
+}"""
+
+
+async def red_marks(page: Page) -> list[str]:
+    """What a page paints red right now: on a meeting with nothing wrong, that must be nothing."""
+    return await page.evaluate(_RED_MARKS)
+
+
 def _origin(url: str) -> str:
     if url.startswith(("data:", "blob:", "about:")):
         return "data:"

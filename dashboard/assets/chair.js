@@ -1,10 +1,11 @@
 // The chair's live view: tiles keyed by site id, updated only when their site changes, once per animation frame.
+// With groups (a province's communes), one row per group first; a group's tiles are built when it is opened.
 
 import { drawTimeline } from "./chart.js";
 import { wireDownloads, wireReportLinks } from "./download.js";
 import { startPage } from "./hub.js";
 import { fmtDate, fmtDuration, fmtNumber, fmtPercent, fmtTime, fold, langSwitch, register, t, translate } from "./i18n.js";
-import { isProblem, queueByTopic, questionCounts, questionsThatFit, secondsSince, TROUBLE, troubleRank } from "./view.js";
+import { incidentText, isProblem, queueByTopic, questionCounts, questionsThatFit, secondsSince, TROUBLE, troubleRank } from "./view.js";
 import { strings } from "./chair-strings.js";
 import { watchDeadlines } from "./deadlines-panel.js";
 
@@ -13,14 +14,20 @@ const $ = (id) => document.getElementById(id);
 const MAX_TROUBLE = 24;
 const MAX_NAMED = 30;
 const PER_TOPIC = 4;
+const SEARCH_OPENS = 300; // a search naming at most this many sites opens their groups to show them
 const LIVE = new Set(["checking", "ready", "degraded"]);
 
-const tiles = new Map(); // site id -> {el, parts, group, last}
-const groups = new Map(); // group name -> {el, tilesEl, countsEl, ids}
+const tiles = new Map(); // site id -> {el, parts, group, last, hb, rtt, since}, for the sites of opened groups
+const groups = new Map(); // group name ("" for sites without one) -> {el, row, parts, tilesEl, ids, name, built}
+const siteGroup = new Map(); // site id -> its group
+const keys = new Map(); // site id -> folded search text
+const opened = new Set(); // names of the groups the chair opened; kept across a full re-render
+const searchOpened = new Set(); // names of the groups the current search opened to show its matches
 const dirty = { full: true, sites: new Set(), questions: true };
 let scheduled = false;
 let conn;
 let chartKey = "";
+let alertsKey = "";
 let lastNext;
 
 function part(el, cls) {
@@ -40,48 +47,106 @@ function ageText(seconds) {
   return t("age.h", { n: Math.floor(s / 3600) });
 }
 
-// -- tiles ------------------------------------------------------------------------------------
+/** "Mất kết nối: 2 · Có sự cố: 1" for the statuses that have any sites. */
+function statusCounts(byStatus, statuses) {
+  return statuses.filter((s) => byStatus[s]).map((s) => `${t(`status.${s}`)}: ${fmtNumber(byStatus[s])}`).join(" · ");
+}
 
-function buildTiles(state) {
-  const template = $("tile-template").content.firstElementChild;
-  const root = $("tiles");
+// -- groups and tiles -------------------------------------------------------------------------
+
+/**
+ * One section per group in config order. Sites without a group (all of them in a small event, the central hall
+ * in a national one) are tiles with no row above them, always shown; a group with a name is a row to open.
+ */
+function buildGroups(state) {
   tiles.clear();
   groups.clear();
+  siteGroup.clear();
+  keys.clear();
   const fragment = document.createDocumentFragment();
-  const grouped = [...state.sites.values()].some((s) => s.group);
   for (const site of state.sites.values()) {
-    const name = grouped ? site.group || t("chair.no_group") : "";
+    const name = site.group || "";
     let group = groups.get(name);
     if (!group) {
-      const el = document.createElement("section");
-      el.className = "group";
-      const heading = document.createElement("h3");
-      const title = document.createElement("span");
-      title.textContent = name;
-      const countsEl = document.createElement("span");
-      countsEl.className = "group-counts";
-      heading.append(title, countsEl);
-      heading.hidden = !grouped;
-      const tilesEl = document.createElement("div");
-      tilesEl.className = "group-tiles";
-      el.append(heading, tilesEl);
-      fragment.append(el);
-      group = { el, tilesEl, countsEl, ids: [], name };
+      group = newGroup(name);
       groups.set(name, group);
+      fragment.append(group.el);
     }
+    group.ids.push(site.id);
+    siteGroup.set(site.id, group);
+    keys.set(site.id, fold(`${site.name} ${site.id} ${site.group || ""}`));
+  }
+  $("tiles").replaceChildren(fragment);
+  for (const group of groups.values()) showTiles(group, isOpen(group));
+}
+
+function isOpen(group) {
+  return !group.row || opened.has(group.name) || searchOpened.has(group.name);
+}
+
+function newGroup(name) {
+  const el = $("group-template").content.firstElementChild.cloneNode(true);
+  const tilesEl = part(el, "group-tiles");
+  const group = { el, tilesEl, ids: [], name, built: false, row: null, parts: {} };
+  el.dataset.group = name;
+  if (name) {
+    group.row = part(el, "group-row");
+    for (const key of ["name", "ready", "present", "trouble"]) group.parts[key] = part(el, `group-${key}`);
+    group.parts.name.textContent = name;
+    tilesEl.id = `group-${groups.size}`;
+    group.row.setAttribute("aria-controls", tilesEl.id);
+    group.row.addEventListener("click", () => toggleGroup(group));
+  } else {
+    part(el, "group-row").remove();
+    el.style.order = "-1";
+  }
+  return group;
+}
+
+/** Open or close a group's tiles at the chair's click; the choice outlives a full re-render. */
+function toggleGroup(group) {
+  if (isOpen(group)) {
+    opened.delete(group.name);
+    searchOpened.delete(group.name);
+  } else {
+    opened.add(group.name);
+  }
+  applyFilters();
+}
+
+/** Show (building them the first time) or hide a group's tiles. */
+function showTiles(group, visible) {
+  if (visible && !group.built) buildTiles(group);
+  group.tilesEl.hidden = !visible;
+  if (group.row) {
+    group.row.setAttribute("aria-expanded", String(visible));
+    group.row.title = t(visible ? "group.hide" : "group.show", { group: group.name, n: fmtNumber(group.ids.length) });
+  }
+}
+
+function buildTiles(group) {
+  const template = $("tile-template").content.firstElementChild;
+  const state = conn.state;
+  const now = conn.serverNow();
+  const timeout = state.config.heartbeat.timeout_seconds;
+  const fragment = document.createDocumentFragment();
+  for (const id of group.ids) {
+    const site = state.sites.get(id);
     const el = template.cloneNode(true);
-    el.dataset.site = site.id;
+    el.dataset.site = id;
     const parts = {};
     for (const key of ["name", "status", "since", "present", "expected", "heartbeat", "incidents", "video"]) {
       parts[key] = part(el, `tile-${key}`);
     }
     parts.meter = part(el, "meter-fill");
     parts.name.textContent = site.name;
-    group.tilesEl.append(el);
-    group.ids.push(site.id);
-    tiles.set(site.id, { el, parts, group, last: {}, hb: null, since: null, key: fold(`${site.name} ${site.id} ${site.group || ""}`) });
+    const rec = { el, parts, group, last: {}, hb: null, since: null };
+    tiles.set(id, rec);
+    updateTile(rec, site, timeout, now);
+    fragment.append(el);
   }
-  root.replaceChildren(fragment);
+  group.tilesEl.append(fragment);
+  group.built = true;
 }
 
 function updateTile(rec, site, timeout, now) {
@@ -101,14 +166,24 @@ function updateTile(rec, site, timeout, now) {
   put(parts.expected, fmtNumber(site.expected));
   const pct = `${Math.min(100, site.expected ? (100 * site.present) / site.expected : 0).toFixed(1)}%`;
   if (parts.meter.style.width !== pct) parts.meter.style.width = pct;
-  put(parts.incidents, site.open_incidents ? t("tile.incidents", { n: fmtNumber(site.open_incidents) }) : "");
+  const incidents = (site.incidents ?? []).map(incidentText);
+  const joined = incidents.join("\n");
+  if (last.incidents !== joined) {
+    parts.incidents.replaceChildren(...incidents.map((text) => {
+      const li = document.createElement("li");
+      li.textContent = li.title = text;
+      return li;
+    }));
+    last.incidents = joined;
+  }
   put(parts.video, site.video ? t(`tile.video.${site.video}`) : "");
   parts.video.classList.toggle("absent", site.video === "absent");
   parts.video.title = site.video ? t(`video.${site.video}`) : "";
   rec.hb = site.last_heartbeat ? Date.parse(site.last_heartbeat) : null;
   rec.rtt = site.rtt_ms == null ? null : Math.round(site.rtt_ms);
   rec.since = TROUBLE.has(site.status) && site.status_since ? Date.parse(site.status_since) : null;
-  el.setAttribute("aria-label", `${site.name}: ${t(`status.${site.status}`)}, ${fmtNumber(site.present)} / ${fmtNumber(site.expected)}`);
+  el.setAttribute("aria-label", [`${site.name}: ${t(`status.${site.status}`)}, ${fmtNumber(site.present)} / ${fmtNumber(site.expected)}`,
+    ...incidents].join("; "));
   tickTile(rec, timeout, now);
 }
 
@@ -132,22 +207,26 @@ function tickTile(rec, timeout, now) {
   put(rec.parts.since, rec.since == null ? "" : t("tile.since", { d: fmtDuration((now - rec.since) / 1000) }));
 }
 
-function updateGroups(state, names) {
-  for (const name of names) {
-    const group = groups.get(name);
-    let ready = 0, present = 0, expected = 0, problems = 0, trouble = 0;
+/** A group's row: sites ready of all, people present against expected, sites in trouble; lifted while it has any. */
+function updateGroups(state, touched) {
+  for (const group of touched) {
+    let ready = 0, present = 0, expected = 0, problems = 0;
+    const by = {};
     for (const id of group.ids) {
       const s = state.sites.get(id);
       ready += s.status === "ready";
       present += s.present;
       expected += s.expected;
       problems += isProblem(s);
-      trouble += TROUBLE.has(s.status);
+      if (TROUBLE.has(s.status)) by[s.status] = (by[s.status] ?? 0) + 1;
     }
-    put(group.countsEl, t("group.counts", { ready: fmtNumber(ready), all: fmtNumber(group.ids.length),
-      present: fmtNumber(present), expected: fmtNumber(expected) }));
+    const trouble = (by.lost ?? 0) + (by.degraded ?? 0);
     group.el.classList.toggle("has-problem", problems > 0);
     group.el.classList.toggle("has-trouble", trouble > 0);
+    if (!group.row) continue;
+    put(group.parts.ready, t("group.ready", { ready: fmtNumber(ready), all: fmtNumber(group.ids.length) }));
+    put(group.parts.present, t("group.present", { present: fmtNumber(present), expected: fmtNumber(expected) }));
+    put(group.parts.trouble, statusCounts(by, ["lost", "degraded"]));
     group.el.style.order = trouble ? "0" : "1";
   }
 }
@@ -169,13 +248,12 @@ function renderTotals(state) {
   put($("present-pct"), t("kpi.pct", { pct: fmtPercent(tot.attendance, tot.expected) }));
   put($("ready"), fmtNumber(tot.sites_ready));
   put($("sites-total"), fmtNumber(tot.sites));
-  const by = tot.sites_by_status || {};
-  put($("status-counts"), ["lost", "degraded", "checking", "offline"]
-    .filter((s) => by[s]).map((s) => `${t(`status.${s}`)}: ${fmtNumber(by[s])}`).join(" · "));
+  put($("status-counts"), statusCounts(tot.sites_by_status || {}, ["lost", "degraded", "checking", "offline"]));
   const n = questionCounts(tot.questions);
   put($("q-answered"), fmtNumber(n.answered));
   put($("q-deferred"), fmtNumber(n.deferred));
-  put($("q-waiting"), fmtNumber(n.waiting));
+  put($("q-queued"), fmtNumber(n.queued));
+  put($("q-submitted"), fmtNumber(n.submitted));
   renderCategories(state);
 }
 
@@ -221,8 +299,10 @@ function renderFloor(state, now) {
     text = (q ? describe(state, q) : siteName(state, floor.site)) + spoken;
   }
   put($("floor-now"), text);
+  $("floor-now").classList.toggle("empty", !floor.site);
   const next = floor.next ? state.questions.get(floor.next) : null;
   put($("floor-next"), next ? describe(state, next) : t("now.no_next"));
+  $("floor-next").classList.toggle("empty", !next);
   $("call-next").hidden = !next;
 }
 
@@ -304,14 +384,17 @@ function queueItem(state, q, isNext) {
   return li;
 }
 
-function renderChart(state) {
+/** Redrawn when the timeline moves and as time passes: its axis runs to now (to the close once closed). */
+function renderChart(state, now) {
   const line = state.timeline || [];
-  const key = `${document.documentElement.lang}:${line.length}:${line.at(-1)?.join(",")}`;
+  const closed = state.event.phase === "closed" ? Date.parse(state.event.phase_history?.at(-1)?.at ?? "") : NaN;
+  const end = Math.floor((Number.isNaN(closed) ? now : closed) / 1000);
+  const key = `${document.documentElement.lang}:${line.length}:${line.at(-1)?.join(",")}:${Math.floor(end / 10)}`;
   if (key === chartKey) return;
   chartKey = key;
   const tz = state.event.timezone;
   drawTimeline($("chart"), line, {
-    expected: state.totals.expected, sites: state.totals.sites, now: conn.serverNow() / 1000, fmtNumber,
+    expected: state.totals.expected, sites: state.totals.sites, now: end, fmtNumber,
     fmtTime: (ts) => fmtTime(new Date(ts * 1000).toISOString(), tz),
     labels: { empty: t("chart.empty"), title: t("chair.chart") },
   });
@@ -348,50 +431,107 @@ function renderClock(state, now) {
     label = t("kpi.overtime");
     value = fmtDuration((now - ends) / 1000);
   }
-  kpi.classList.toggle("over", now > ends && state.event.phase !== "closed");
+  kpi.classList.toggle("over", state.event.phase === "live" && now > ends);  // red for overtime only, not a planned start
   put($("time-label"), label);
   put($("time-left"), value);
   put($("fit"), note);
 }
 
+/** Questions that fit count the queued ones only: those awaiting approval may never reach the floor. */
 function fitNote(state, secondsLeft) {
-  const waiting = questionCounts(state.totals.questions).queued;
+  const queued = questionCounts(state.totals.questions).queued;
   const avg = state.totals.avg_answer_seconds;
   const fit = questionsThatFit(secondsLeft, avg);
-  if (fit == null) return t("kpi.fit_unknown", { waiting: fmtNumber(waiting) });
-  return t("kpi.fit", { fit: fmtNumber(Math.min(fit, waiting)), waiting: fmtNumber(waiting), avg: fmtDuration(avg) });
+  if (fit == null) return t("kpi.fit_unknown", { queued: fmtNumber(queued) });
+  return t("kpi.fit", { fit: fmtNumber(Math.min(fit, queued)), queued: fmtNumber(queued), avg: fmtDuration(avg) });
+}
+
+/**
+ * Every site in trouble, whichever group it is in, lost before degraded and longest first, with what is wrong
+ * (its open incidents in words) and its group. Rebuilt only when that changes, so a focused item stays;
+ * the durations tick in place. Returns how many items the banner holds.
+ */
+function renderTrouble(state, now) {
+  const trouble = [...state.sites.values()].filter((s) => TROUBLE.has(s.status))
+    .sort((a, b) => troubleRank(a) - troubleRank(b) || Date.parse(a.status_since) - Date.parse(b.status_since));
+  const shown = trouble.slice(0, MAX_TROUBLE).map((s) => ({ site: s, incidents: (s.incidents ?? []).map(incidentText) }));
+  const list = $("trouble");
+  const key = JSON.stringify([document.documentElement.lang, trouble.length,
+    shown.map((x) => [x.site.id, x.site.status, x.site.status_since, x.incidents])]);
+  if (key !== alertsKey) {
+    alertsKey = key;
+    const items = shown.map(({ site, incidents }) => troubleItem(site, incidents));
+    if (trouble.length > MAX_TROUBLE) {
+      const li = document.createElement("li");
+      li.className = "more";
+      li.textContent = t("alerts.more", { n: fmtNumber(trouble.length - MAX_TROUBLE) });
+      items.push(li);
+    }
+    list.replaceChildren(...items);
+  }
+  for (const long of list.querySelectorAll(".how-long")) {
+    put(long, t("tile.since", { d: fmtDuration(secondsSince(long.dataset.since, now)) }));
+  }
+  return list.children.length;
+}
+
+/**
+ * A site in the banner: name, group, status, how long, then each open incident on a line of its own (so every
+ * kind shows, however long a note). A button: it opens the site's group and brings its tile into view.
+ */
+function troubleItem(site, incidents) {
+  const li = document.createElement("li");
+  li.className = site.status;
+  li.dataset.site = site.id;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "reveal";
+  const where = document.createElement("span");
+  where.className = "where";
+  where.textContent = site.name;
+  if (site.group) {
+    const group = document.createElement("span");
+    group.className = "in-group";
+    group.textContent = site.group;
+    where.append(" ", group);
+  }
+  const status = document.createElement("span");
+  status.className = "status-word";
+  status.textContent = t(`status.${site.status}`);
+  const long = document.createElement("span");
+  long.className = "how-long";
+  long.dataset.since = site.status_since ?? "";
+  button.append(where, status, long, ...incidents.map((text) => {
+    const line = document.createElement("span");
+    line.className = "incident";
+    line.textContent = line.title = text;
+    return line;
+  }));
+  button.addEventListener("click", () => reveal(site.id));
+  li.append(button);
+  return li;
+}
+
+/** Open the site's group (clearing a search that hides it) and bring its tile into view. */
+function reveal(id) {
+  const group = siteGroup.get(id);
+  if (!group) return;
+  const search = !keys.get(id).includes(fold($("site-search").value.trim()));
+  if (search) $("site-search").value = "";
+  if (group.row) opened.add(group.name);
+  applyFilters(search);
+  const el = tiles.get(id).el;
+  el.scrollIntoView({ block: "center" });
+  el.focus({ preventScroll: true });
 }
 
 function renderAlerts(state, now) {
-  const trouble = [...state.sites.values()].filter((s) => TROUBLE.has(s.status))
-    .sort((a, b) => troubleRank(a) - troubleRank(b) || Date.parse(a.status_since) - Date.parse(b.status_since));
-  const items = trouble.slice(0, MAX_TROUBLE).map((s) => {
-    const li = document.createElement("li");
-    li.className = s.status;
-    li.dataset.site = s.id;
-    const where = document.createElement("span");
-    where.className = "where";
-    where.textContent = s.name;
-    const what = document.createElement("span");
-    what.textContent = t(`status.${s.status}`) + (s.open_incidents ? ` · ${t("tile.incidents", { n: fmtNumber(s.open_incidents) })}` : "");
-    const long = document.createElement("span");
-    long.className = "how-long";
-    long.textContent = t("tile.since", { d: fmtDuration(secondsSince(s.status_since, now)) });
-    li.append(where, what, long);
-    return li;
-  });
-  if (trouble.length > MAX_TROUBLE) {
-    const li = document.createElement("li");
-    li.className = "more";
-    li.textContent = t("alerts.more", { n: fmtNumber(trouble.length - MAX_TROUBLE) });
-    items.push(li);
-  }
-  $("trouble").replaceChildren(...items);
+  const items = renderTrouble(state, now);
   const deadline = deadlineText(state, now);
   const box = $("deadline-alert");
   box.hidden = !deadline;
   put(box, deadline);
-  $("alerts").hidden = !items.length && !deadline;
+  $("alerts").hidden = !items && !deadline;
 }
 
 /** After the readiness deadline and until the session ends, name every site not yet ready. */
@@ -414,24 +554,38 @@ function tick() {
   renderClock(state, now);
   renderAlerts(state, now);
   renderFloor(state, now);
+  renderChart(state, now);
 }
 
 // -- filters ----------------------------------------------------------------------------------
 
-function applyFilters() {
+/**
+ * The search (diacritics optional) and "only problem sites" are classes, not re-renders. A new search naming at
+ * most SEARCH_OPENS sites opens the groups holding them (`searched`); clearing it restores the chair's choice.
+ */
+function applyFilters(searched = false) {
+  const state = conn.state;
   const query = fold($("site-search").value.trim());
   const only = $("only-problems").checked;
   $("tiles").classList.toggle("only-problems", only);
-  const visible = new Map();
+  const matched = new Set();
+  const holding = new Set();
   let shown = 0;
-  for (const rec of tiles.values()) {
-    const match = !query || rec.key.includes(query);
-    rec.el.classList.toggle("unmatched", !match);
-    if (match) visible.set(rec.group, true);
-    if (match && (!only || rec.last.problem)) shown += 1;
+  for (const [id, key] of keys) {
+    if (query && !key.includes(query)) continue;
+    matched.add(id);
+    holding.add(siteGroup.get(id));
+    if (!only || isProblem(state.sites.get(id))) shown += 1;
   }
-  for (const group of groups.values()) group.el.classList.toggle("unmatched", !visible.has(group));
-  put($("shown-count"), t("chair.shown", { n: fmtNumber(shown), all: fmtNumber(tiles.size) }));
+  if (searched) searchOpened.clear();
+  const opens = searched && query !== "" && matched.size <= SEARCH_OPENS;
+  for (const group of groups.values()) {
+    group.el.classList.toggle("unmatched", !holding.has(group));
+    if (opens && group.row && holding.has(group)) searchOpened.add(group.name);
+    if (group.row) showTiles(group, isOpen(group));
+  }
+  for (const [id, rec] of tiles) rec.el.classList.toggle("unmatched", !matched.has(id));
+  put($("shown-count"), t("chair.shown", { n: fmtNumber(shown), all: fmtNumber(keys.size) }));
 }
 
 // -- the frame loop ---------------------------------------------------------------------------
@@ -448,16 +602,16 @@ function flush() {
   if (!state) return;
   const now = conn.serverNow();
   const timeout = state.config.heartbeat.timeout_seconds;
-  const first = !tiles.size;
-  if (dirty.full) buildTiles(state);
-  const ids = dirty.full ? [...state.sites.keys()] : [...dirty.sites];
-  const touched = new Set();
+  const first = !groups.size;
+  if (dirty.full) buildGroups(state);
+  const ids = dirty.full ? [] : [...dirty.sites];
+  const touched = new Set(dirty.full ? groups.values() : []);
   for (const id of ids) {
-    const rec = tiles.get(id);
     const site = state.sites.get(id);
-    if (!rec || !site) continue;
-    updateTile(rec, site, timeout, now);
-    touched.add(rec.group.name);
+    const rec = tiles.get(id);
+    if (!site || !siteGroup.has(id)) continue;
+    if (rec) updateTile(rec, site, timeout, now);
+    touched.add(siteGroup.get(id));
   }
   updateGroups(state, touched);
   if (state.floor?.next !== lastNext) {
@@ -467,7 +621,7 @@ function flush() {
   renderHeader(state);
   renderTotals(state);
   if (dirty.questions) renderQueue(state);
-  renderChart(state);
+  renderChart(state, now);
   renderClock(state, now);
   renderAlerts(state, now);
   renderFloor(state, now);
@@ -514,8 +668,8 @@ async function main() {
   watchDeadlines(conn, $("deadlines"));
   window.addEventListener("langchange", relabel);
   $("call-next").addEventListener("click", callNext);
-  $("only-problems").addEventListener("change", applyFilters);
-  $("site-search").addEventListener("input", applyFilters);
+  $("only-problems").addEventListener("change", () => applyFilters());
+  $("site-search").addEventListener("input", () => applyFilters(true));
   wireReportLinks(document.querySelector(".links"), conn.token);
   wireDownloads(document.querySelector(".links"), conn.token, (status) => toast(t(status === 404 ? "link.missing" : "link.failed")));
   setInterval(tick, 1000);

@@ -3,7 +3,7 @@
 const NS = "http://www.w3.org/2000/svg";
 const W = 360;
 const H = 170;
-const PAD = { left: 60, right: 36, top: 10, bottom: 22 };
+const PAD = { left: 60, right: 44, top: 10, bottom: 22 }; // room for 3.321 sites on the right axis
 
 function el(name, attrs, text) {
   const node = document.createElementNS(NS, name);
@@ -20,11 +20,13 @@ function path(points, x, y) {
 /**
  * Draw `timeline` ([[ts, present, ready], ...], ts in epoch seconds) into `svg`, replacing what was there.
  * Attendance is scaled to `expected` (left axis), sites ready to `sites` (right axis), both from zero.
+ * The time axis runs to `now`: the last counts still hold, so the lines reach it too.
  */
 export function drawTimeline(svg, timeline, { expected, sites, now, fmtNumber, fmtTime, labels }) {
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.replaceChildren();
-  const points = timeline.length === 1 ? [timeline[0], [Math.max(now, timeline[0][0] + 1), timeline[0][1], timeline[0][2]]] : timeline;
+  const last = timeline.at(-1);
+  const points = last && now > last[0] ? [...timeline, [now, last[1], last[2]]] : timeline;
   const t0 = points.length ? points[0][0] : now - 60;
   const t1 = Math.max(points.length ? points[points.length - 1][0] : now, t0 + 60);
   const topPeople = Math.max(expected, ...points.map((p) => p[1]), 1);

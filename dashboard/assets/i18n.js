@@ -36,9 +36,14 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? vars[name] : `{${name}}`));
 }
 
+const numberFormats = new Map(); // locale -> Intl.NumberFormat: making one costs far more than formatting with it
+
 /** 2.300 in Vietnamese, 2,300 in English. */
 export function fmtNumber(n) {
-  return n == null ? "–" : new Intl.NumberFormat(locale()).format(n);
+  if (n == null) return "–";
+  const loc = locale();
+  if (!numberFormats.has(loc)) numberFormats.set(loc, new Intl.NumberFormat(loc));
+  return numberFormats.get(loc).format(n);
 }
 
 export function fmtPercent(part, whole) {

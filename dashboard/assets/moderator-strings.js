@@ -4,6 +4,7 @@ export const strings = {
   vi: {
     "mod.heading": "Điều hành câu hỏi", "mod.phase": "Giai đoạn", "mod.floor": "Điều hành phát biểu",
     "mod.suggested": "Gợi ý tiếp theo (luân phiên điểm cầu)", "mod.agenda_go": "Chuyển sang mục này",
+    "mod.incidents": "Sự cố đang mở tại điểm cầu",
     "mod.questions": "Câu hỏi theo nhóm vấn đề", "mod.search": "Tìm (có dấu hoặc không dấu)", "mod.show": "Hiện",
     "filter.open": "Đang xử lý", "filter.deferred": "Trả lời bằng văn bản", "filter.done": "Đã xong", "filter.all": "Tất cả",
     "mod.import": "Nhập câu hỏi từ tệp (CSV, XLSX)", "mod.import_go": "Nhập", "mod.importing": "Đang nhập…",
@@ -31,6 +32,7 @@ export const strings = {
   en: {
     "mod.heading": "Question moderation", "mod.phase": "Phase", "mod.floor": "The floor",
     "mod.suggested": "Suggested next (rotating across sites)", "mod.agenda_go": "Move to this item",
+    "mod.incidents": "Open incidents at sites",
     "mod.questions": "Questions by topic", "mod.search": "Search (with or without diacritics)", "mod.show": "Show",
     "filter.open": "Open", "filter.deferred": "Written answer due", "filter.done": "Done", "filter.all": "All",
     "mod.import": "Import questions (CSV, XLSX)", "mod.import_go": "Import", "mod.importing": "Importing…",

@@ -4,9 +4,9 @@ import { strings as chairStrings } from "./chair-strings.js";
 import { watchDeadlines } from "./deadlines-panel.js";
 import { wireDownloads, wireReportLinks } from "./download.js";
 import { startPage } from "./hub.js";
-import { fmtDuration, fmtNumber, fold, langSwitch, register, t, translate } from "./i18n.js";
+import { fmtDuration, fmtNumber, fmtTime, fold, langSwitch, register, t, translate } from "./i18n.js";
 import { strings } from "./moderator-strings.js";
-import { OPEN, secondsSince, speakingBySite } from "./view.js";
+import { incidentText, OPEN, secondsSince, speakingBySite } from "./view.js";
 
 register(chairStrings);
 register(strings);
@@ -35,8 +35,9 @@ const RANK = { on_air: 0, queued: 1, submitted: 2, deferred: 3, answered: 4, ans
 let conn;
 const cards = new Map(); // question id -> article
 const topics = new Map(); // topic id -> {el, list, counts}
-const dirty = { questions: new Set(), full: true };
+const dirty = { questions: new Set(), sites: false, full: true };
 let scheduled = false;
+let incidentsKey = "";
 
 function put(node, text) {
   if (node.textContent !== text) node.textContent = text;
@@ -307,13 +308,37 @@ function renderFloor(state, now) {
   const floor = state.floor || {};
   const q = floor.question ? state.questions.get(floor.question) : null;
   put($("on-air"), floor.site ? `${siteName(floor.site)}${q ? ` — ${q.delegate?.name ?? ""}: ${q.text}` : ""}` : t("now.nobody"));
+  $("on-air").classList.toggle("empty", !floor.site);
   put($("on-air-time"), floor.since ? fmtDuration(secondsSince(floor.since, now)) : "");
   $("on-air-actions").hidden = !(q && q.status === "on_air");
   $("on-air-actions").dataset.question = q?.id ?? "";
   const next = floor.next ? state.questions.get(floor.next) : null;
   put($("next"), next ? `${siteName(next.site)} — ${next.delegate?.name ?? ""}: ${next.text}` : t("now.no_next"));
+  $("next").classList.toggle("empty", !next);
   $("take-next").disabled = !next;
   $("take-next").dataset.question = next?.id ?? "";
+}
+
+/**
+ * Every open incident at any site, oldest first: what is broken where, before a site is called to the floor.
+ * Rebuilt only when the incidents (or the language) change, not at every heartbeat a frame carries.
+ */
+function renderIncidents(state) {
+  const open = [];
+  for (const site of state.sites.values()) for (const incident of site.incidents ?? []) open.push([site, incident]);
+  const key = JSON.stringify([document.documentElement.lang, open.map(([site, i]) => [site.id, i.id, i.note])]);
+  if (key === incidentsKey) return;
+  incidentsKey = key;
+  open.sort((a, b) => Date.parse(a[1].opened) - Date.parse(b[1].opened));
+  $("incidents").replaceChildren(...open.map(([site, incident]) => {
+    const li = el("li");
+    li.dataset.site = site.id;
+    li.append(el("strong", "site", site.name), ...(site.group ? [el("span", "group", site.group)] : []),
+      el("span", "what", incidentText(incident)),
+      el("span", "since", t("now.since", { at: fmtTime(incident.opened, state.event.timezone) })));
+    return li;
+  }));
+  $("incidents-row").hidden = !open.length;
 }
 
 function renderAgenda(state) {
@@ -453,11 +478,13 @@ function flush() {
     applyFilter();
     renderSpeaking(state);
   }
+  if (dirty.sites || dirty.full) renderIncidents(state);
   put($("event-title"), `${t("mod.heading")} — ${state.event.title}`);
   renderFloor(state, conn.serverNow());
   renderAgenda(state);
   renderAgencies(state);
   dirty.full = false;
+  dirty.sites = false;
   dirty.questions.clear();
   document.body.dataset.seq = String(state.seq);
 }
@@ -484,6 +511,7 @@ async function main() {
   conn.addEventListener("state", (e) => {
     if (e.detail.full) dirty.full = true;
     for (const id of e.detail.questions) dirty.questions.add(id);
+    if (e.detail.sites.length) dirty.sites = true;
     schedule();
   });
   watchDeadlines(conn, $("deadlines"), { dates: true });

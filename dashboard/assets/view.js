@@ -1,12 +1,19 @@
 // Pure helpers the chair, moderator and projector pages share: what counts as trouble, the queue, the clock.
 
+import { t } from "./i18n.js";
+
 export const TROUBLE = new Set(["lost", "degraded"]);
 export const OPEN = new Set(["submitted", "queued", "on_air"]);
-export const WAITING = new Set(["submitted", "queued"]);
 
 /** A site the chair should look at: not ready, an open incident, or the video bridge does not see it. */
 export function isProblem(site) {
   return site.status !== "ready" || site.open_incidents > 0 || site.video === "absent";
+}
+
+/** An open incident as the chair and the moderator read it: what broke, then the technician's note. */
+export function incidentText(incident) {
+  const kind = t(`incident.${incident.kind}`);
+  return incident.note ? `${kind}: ${incident.note}` : kind;
 }
 
 /** Milliseconds to add to the browser's clock to get the hub's, from a frame's `now`. */
@@ -36,12 +43,16 @@ export function queueByTopic(questions, topics) {
   return [...groups.values()];
 }
 
-/** Counts the chair asks for, from the hub's per-status totals: answered (live or in writing), deferred, waiting. */
+/**
+ * Counts the chair asks for, from the hub's per-status totals: answered (live or in writing), deferred, queued
+ * (approved, waiting for the floor) and submitted (waiting for the moderator's approval), never summed into one
+ * "waiting" that means one thing here and another there.
+ */
 export function questionCounts(byStatus = {}) {
   const n = (status) => byStatus[status] ?? 0;
   return {
     answered: n("answered") + n("answered_written"), deferred: n("deferred"),
-    waiting: n("submitted") + n("queued"), queued: n("queued"), submitted: n("submitted"), on_air: n("on_air"),
+    queued: n("queued"), submitted: n("submitted"), on_air: n("on_air"),
   };
 }
 
