@@ -10,8 +10,8 @@ import click
 
 from hub.cli.options import config_options
 from hub.config import Config
+from hub.core.schedule import today
 from hub.documents.letters import Report, render
-from hub.questions.deadlines import today
 from hub.report.build import report_from_db
 
 

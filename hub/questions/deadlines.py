@@ -9,14 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from aiohttp import web
-
 from hub.core.model import Question
 from hub.core.schedule import today
 from hub.core.state import State
-from hub.roles import DEADLINE_READERS
-from hub.web.api import require
-from hub.web.keys import HUB
 
 NO_ANSWER_NEEDED = frozenset({"merged", "rejected"})
 IN_WRITING = frozenset({"deferred", "answered_written"})
@@ -94,15 +89,3 @@ def for_agency(report: dict[str, Any], agency: str) -> dict[str, Any]:
     own = [r for r in report["agencies"] if r["id"] == agency]
     return {**report, "deadlines": dates, "agencies": own, "late_agencies": [r["id"] for r in own if r["late"]],
             "pre_questions": None}
-
-
-async def api_deadlines(request: web.Request) -> web.Response:
-    """GET /api/deadlines: progress against the plan for moderator, chair and admin; an agency sees its own row."""
-    who = await require(request, DEADLINE_READERS)
-    hub = request.app[HUB]
-    report = progress(hub.state, hub.clock())
-    return web.json_response(for_agency(report, who.agency or "") if who.role == "agency" else report)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/deadlines", api_deadlines)

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-import orjson
 from aiohttp import web
 
 from hub.protocol.connection import Connection
-from hub.tokens import Identity
 from hub.web.keys import HUB
-
-
-async def require(request: web.Request, roles: Iterable[str] | None = None) -> Identity:
-    """The bearer token's identity; 401 when missing or wrong, 403 when the role may not."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise web.HTTPUnauthorized(text='{"error": "a bearer token is required"}', content_type="application/json",
-                                   headers={"WWW-Authenticate": "Bearer"})
-    who = await request.app[HUB].authenticate(token.strip())
-    if who is None:
-        raise web.HTTPUnauthorized(text='{"error": "unknown or revoked token"}', content_type="application/json",
-                                   headers={"WWW-Authenticate": "Bearer"})
-    if roles is not None and who.role not in roles:
-        raise web.HTTPForbidden(text=f'{{"error": "role {who.role} may not read this"}}',
-                                content_type="application/json")
-    return who
+from hub.web.responses import json_response, require
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -46,11 +27,6 @@ async def api_state(request: web.Request) -> web.Response:
     snapshot = hub.state.snapshot(who.agency)
     snapshot["now"] = hub.fanout.now_iso()
     return json_response(snapshot)
-
-
-def json_response(data: object, status: int = 200) -> web.Response:
-    """A JSON answer encoded with orjson (dates, dataclasses, Vietnamese text as UTF-8)."""
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
 def origin_allowed(request: web.Request) -> bool:

@@ -9,12 +9,7 @@ from aiohttp import web
 
 from hub.config import Config
 from hub.core.hub import Clock, Hub
-from hub.documents import letters as documents
-from hub.questions import deadlines
-from hub.web import api as http
-from hub.web import metrics, pages
-from hub.web import questions as questions_http
-from hub.web import report as report_web
+from hub.web import api, deadlines, documents, metrics, pages, questions, report
 from hub.web.keys import HUB
 
 
@@ -31,11 +26,6 @@ def create_app(config: Config, db_path: str | Path, clock: Clock | None = None) 
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(lambda app: hub.close_connections())  # before aiohttp waits for open handlers
-    http.add_routes(app)
-    pages.add_routes(app)
-    questions_http.add_routes(app)
-    deadlines.add_routes(app)
-    documents.add_routes(app)
-    metrics.add_routes(app)
-    report_web.add_routes(app)
+    for routes in (api, pages, questions, deadlines, documents, metrics, report):
+        routes.add_routes(app)
     return app

@@ -22,8 +22,8 @@ from hub.core.errors import ERROR_CODES
 from hub.core.hub import Hub
 from hub.core.model import QUESTION_STATUSES, SITE_STATUSES
 from hub.roles import METRICS_READERS, ROLES
-from hub.web.api import require
 from hub.web.keys import HUB
+from hub.web.responses import require
 
 ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)

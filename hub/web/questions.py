@@ -7,8 +7,8 @@ from aiohttp import BodyPartReader, web
 from hub.questions.importer import ImportFileError, parse_questions, report, store
 from hub.questions.search import search, similar
 from hub.roles import IMPORTERS
-from hub.web.api import json_response, require
 from hub.web.keys import HUB
+from hub.web.responses import json_error, json_response, require
 
 MAX_IMPORT_BYTES = 4 * 1024 * 1024
 
@@ -35,7 +35,7 @@ async def similar_questions(request: web.Request) -> web.Response:
     state = request.app[HUB].state
     target = state.questions.get(request.match_info["id"])
     if target is None or not state.question_visible(target, who.agency):
-        return json_response({"error": f"unknown question {request.match_info['id']!r}"}, 404)
+        raise json_error(web.HTTPNotFound, f"unknown question {request.match_info['id']!r}")
     others = (q for q in state.questions.values() if state.question_visible(q, who.agency))
     pairs = similar(target, others, same_topic=request.query.get("all_topics") not in ("1", "true"))
     return json_response({"question": target.id, "similar": [
@@ -73,8 +73,7 @@ async def _upload(request: web.Request) -> bytes:
             if len(data) > MAX_IMPORT_BYTES:
                 raise web.HTTPRequestEntityTooLarge(max_size=MAX_IMPORT_BYTES, actual_size=len(data))
             return bytes(data)
-    raise web.HTTPBadRequest(text='{"error": "send the file as the multipart field \\"file\\""}',
-                             content_type="application/json")
+    raise json_error(web.HTTPBadRequest, 'send the file as the multipart field "file"')
 
 
 def add_routes(app: web.Application) -> None:

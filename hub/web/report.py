@@ -18,9 +18,9 @@ from hub.report.build import hub_report
 from hub.report.formats import MEDIA_TYPES, RENDERERS
 from hub.report.tables import LANGS
 from hub.roles import REPORT_READERS
-from hub.web.api import require
 from hub.web.keys import HUB
 from hub.web.pages import DASHBOARD, SECURITY_HEADERS
+from hub.web.responses import json_error, require
 
 SHELL = DASHBOARD / "report.html"
 
@@ -28,8 +28,7 @@ SHELL = DASHBOARD / "report.html"
 async def respond(request: web.Request, form: str) -> web.Response:
     lang = request.query.get("lang", "vi")
     if lang not in LANGS:
-        raise web.HTTPBadRequest(text=f'{{"error": "lang must be one of {", ".join(LANGS)}"}}',
-                                 content_type="application/json")
+        raise json_error(web.HTTPBadRequest, f"lang must be one of {', '.join(LANGS)}")
     hub = request.app[HUB]
     body = await asyncio.to_thread(RENDERERS[form], await hub_report(hub), lang)
     headers = {**SECURITY_HEADERS, "Content-Type": MEDIA_TYPES[form]}
