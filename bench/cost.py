@@ -95,7 +95,7 @@ async def _measure(workdir: Path, commands: int, limits: dict[str, float], op_id
         for conn, frame in zip(connections, frames[first:first + CONNECTIONS]):
             conn._handle(frame)
         await asyncio.sleep(max(0.0, started + (first + CONNECTIONS) / RATE - time.perf_counter()))
-    await hub.log.wait_durable(hub.state.seq)
+    await hub.release.wait(hub.state.seq)
     while any(conn.answers for conn in connections):  # the last commit's answers go out on the loop
         await asyncio.sleep(0.001)
     cpu, loop_cpu = time.process_time() - cpu, time.thread_time() - loop_cpu

@@ -54,7 +54,7 @@ async def test_backup_under_load_restores_the_same_state(start_hub: StartHub, co
         await asyncio.sleep(0.1)
     stop.set()
     stored = sum(await asyncio.gather(*load))
-    await source.hub.log.wait_durable(source.hub.state.seq)
+    await source.hub.release.wait(source.hub.state.seq)
 
     seqs = [b.seq for b in backups]
     assert seqs == sorted(seqs) and 0 < seqs[0] and seqs[-1] < source.hub.state.seq == stored

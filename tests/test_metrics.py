@@ -55,7 +55,7 @@ async def test_metrics_count_connections_commands_errors_and_commits(start_hub: 
     assert m["diemcau_ack_seconds_count"][()] >= stored
     assert m["diemcau_ack_seconds_bucket"][(("le", "+Inf"),)] == m["diemcau_ack_seconds_count"][()]
     hub = running.hub
-    await hub.log.wait_durable(hub.state.seq)
+    await hub.release.wait(hub.state.seq)
     m = await scrape(running, running.token("admin"))
     assert m["diemcau_commit_batch_size_sum"][()] == hub.log.durable_seq == m["diemcau_event_log_durable_seq"][()]
     assert m["diemcau_commit_batch_size_count"][()] == m["diemcau_commit_batches_total"][()] == hub.log.batches

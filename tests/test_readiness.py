@@ -26,7 +26,7 @@ async def eventually(check: Callable[[], bool], timeout: float = 5) -> None:
 
 async def transitions(running: RunningHub, site: str = SITE) -> list[tuple[str, str]]:
     """(previous, status) of every stored site.status event of a site, once all are durable."""
-    await running.hub.log.wait_durable(running.hub.state.seq)
+    await running.hub.release.wait(running.hub.state.seq)
     return [(e.data["previous"], e.data["status"]) for e in running.hub.log.read(0)
             if e.type == "site.status" and e.site == site]
 
@@ -124,7 +124,7 @@ async def test_link_quality_and_sparse_heartbeat_storage(clocked_hub: RunningHub
     hb = clocked_hub.config.heartbeat
 
     async def stored() -> list[dict[str, Any]]:
-        await clocked_hub.hub.log.wait_durable(clocked_hub.hub.state.seq)
+        await clocked_hub.hub.release.wait(clocked_hub.hub.state.seq)
         return [e.data for e in clocked_hub.hub.log.read(0) if e.type == "site.heartbeat"]
 
     before = len(await stored())
@@ -148,7 +148,7 @@ async def test_heartbeats_before_checkin_are_not_stored(clocked_hub: RunningHub,
     for _ in range(5):
         clock.advance(5)
         await tech.call("site.heartbeat", site=SITE, rtt_ms=20)
-    await clocked_hub.hub.log.wait_durable(clocked_hub.hub.state.seq)
+    await clocked_hub.hub.release.wait(clocked_hub.hub.state.seq)
     assert [e.type for e in clocked_hub.hub.log.read(0)].count("site.heartbeat") == 1
     assert site(clocked_hub).status == "offline"
 

@@ -63,7 +63,7 @@ async def run_event(start_hub: StartHub) -> tuple[RunningHub, int]:
     running = await start_hub()
     admin = await running.client("admin")
     question = await first_half(admin)
-    taken = await snapshot.take(lambda: running.hub.state, running.hub.log)
+    taken = await snapshot.take(lambda: running.hub.state, running.hub.log, running.hub.release.wait)
     await second_half(admin, question)
     await running.close_clients()
     await running.server.close()

@@ -98,7 +98,7 @@ async def test_heartbeats_lost_while_offline_and_back(start_hub: StartHub, confi
     # The page keeps showing the last status it was sent until its first heartbeat is back in.
     await asyncio.wait_for(_until(lambda: site.status == "ready"), 10)
     await expect(page.locator("#status")).to_have_text("Sẵn sàng", timeout=10000)
-    await running.hub.log.wait_durable(running.hub.state.seq)
+    await running.hub.release.wait(running.hub.state.seq)
     statuses = [e.data for e in running.hub.log.read(0) if e.type == "site.status" and e.site == SITE]
     assert statuses[-2:] == [{"status": "lost", "previous": "ready"}, {"status": "ready", "previous": "lost"}]
 

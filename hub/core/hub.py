@@ -33,6 +33,7 @@ from hub.core.errors import (
     describe_validation,
 )
 from hub.core.events import EVENTS
+from hub.core.release import Release
 from hub.core.state import State
 from hub.log import snapshots as snapshot
 from hub.log.base import Event, EventLog, Refused
@@ -77,7 +78,8 @@ class Hub:
         self.state = State(config)
         self.connections: set[Connection] = set()
         self.awaiting_disk: set[Connection] = set()  # connections whose next answer waits for a commit
-        self.fanout = Fanout(lambda: self.state, self.log, clock, config.limits.fanout_ms / 1000)
+        self.release = Release(lambda: self.log.durable_seq)  # what waits for the disk, but the answers
+        self.fanout = Fanout(lambda: self.state, self.release, clock, config.limits.fanout_ms / 1000)
         self.bridge = (BridgePoller(config.bridge, config.sites, lambda site: self.state.sites[site].video, self.record)
                        if config.bridge is not None else None)
         self.stats = Stats()
@@ -94,15 +96,16 @@ class Hub:
             state.apply(event)
         state.change_everything()  # after a failed write, subscribers get the state as the log holds it
         state.grace(self.clock())
-        self.fanout.restart()
         self.state = state
+        self.fanout.restart()
+        self.release.lose()  # what waited for the lost events: pushes give way to the rebuilt state
         log.info("state rebuilt: seq %d, %d questions", state.seq, len(state.questions))
 
     async def start(self) -> None:
         self.log.start()
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("fanout", self.fanout.run()), ("status", self._status_loop()), ("revocations", self._revocation_loop()),
-            ("snapshots", snapshot.keep_snapshots(lambda: self.state, self.log)), ("loop lag", self._lag_loop()))]
+            ("snapshots", snapshot.keep_snapshots(lambda: self.state, self.log, self.release.wait)), ("loop lag", self._lag_loop()))]
         if self.bridge is not None:
             self._tasks.append(asyncio.create_task(self.bridge.run(), name="bridge"))
 
@@ -197,14 +200,12 @@ class Hub:
 
     async def settled(self, answer: Answer) -> dict[str, Any]:
         """The command's result once it is durable; raises StoreError if its write failed."""
-        if answer.write is not None:
-            await asyncio.shield(answer.write)  # one future for a whole commit: a cancelled caller must not cancel it
-        else:
-            await self.log.wait_durable(answer.seq)
+        await self.release.wait(answer.seq)
         return answer.result
 
     def _written(self, error: BaseException | None) -> None:
-        """After each group commit: rebuild the state if the disk refused it, then send the answers it held.
+        """After each group commit, the one place what waited for the disk is let go: rebuild the state if the
+        disk refused the commit, then send the answers it freed and release the pushes it holds.
 
         Connections whose next answer waits for the disk are listed in `awaiting_disk`; one pass here
         replaces a future callback and a task wake-up per command. A batch the log refused after a failed
@@ -217,6 +218,7 @@ class Hub:
         waiting, self.awaiting_disk = self.awaiting_disk, set()
         for conn in waiting:
             conn.send_answers()
+        self.release.written()
 
     def record(self, type_: str, site: str | None, data: dict[str, Any]) -> None:
         """Store an event the hub itself observed (status changes, bridge presence); nobody awaits its answer."""

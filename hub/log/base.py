@@ -66,9 +66,6 @@ class EventLog(Protocol):
     def find_op(self, op_id: str) -> dict[str, Any] | None:
         """The stored answer of the command that carried `op_id`, or None if none was stored."""
 
-    async def wait_durable(self, seq: int) -> None:
-        """Return once every event up to `seq` is committed; StoreError if a commit fails first."""
-
     def on_written(self, callback: Callable[[BaseException | None], None]) -> None:
         """Call `callback` on the loop after each commit: None once durable, else the write error."""
 

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -25,6 +25,7 @@ from hub.core.state import State
 from hub.log.base import EventLog, StoreError
 
 log = logging.getLogger("diemcau.snapshot")
+Durable = Callable[[int], Awaitable[None]]  # returns once the log holds a seq (the hub's Release.wait)
 VERSION = 1
 # Rebuilt from the config, or per push; and the kept op_id answers, which the log answers as well (`find_op`):
 # they were more than half of a snapshot's bytes and of the time it holds the loop (37 -> 20 ms at 3,500 sites).
@@ -89,12 +90,12 @@ def restore(config: Config, log_: EventLog) -> State:
     return State(config)
 
 
-async def take(current: Callable[[], State], log_: EventLog) -> int | None:
+async def take(current: Callable[[], State], log_: EventLog, durable: Durable) -> int | None:
     """Snapshot the live state once its events are durable; the seq saved, or None if a rebuild intervened."""
     state = current()
     seq, raw = state.seq, dump(state)
     try:
-        await log_.wait_durable(seq)
+        await durable(seq)
     except StoreError:
         return None
     if current() is not state:
@@ -104,8 +105,8 @@ async def take(current: Callable[[], State], log_: EventLog) -> int | None:
     return seq
 
 
-async def keep_snapshots(current: Callable[[], State], log_: EventLog, every_events: int = EVERY_EVENTS,
-                         every_seconds: float = EVERY_SECONDS) -> None:
+async def keep_snapshots(current: Callable[[], State], log_: EventLog, durable: Durable,
+                         every_events: int = EVERY_EVENTS, every_seconds: float = EVERY_SECONDS) -> None:
     """Take a snapshot of the live state (`current()`) after every `every_events` events, or `every_seconds`
     after a change."""
     last_seq, last_at = current().seq, time.monotonic()
@@ -113,6 +114,6 @@ async def keep_snapshots(current: Callable[[], State], log_: EventLog, every_eve
         await asyncio.sleep(CHECK_SECONDS)
         behind = current().seq - last_seq
         if behind >= every_events or (behind > 0 and time.monotonic() - last_at >= every_seconds):
-            saved = await take(current, log_)
+            saved = await take(current, log_, durable)
             if saved is not None:
                 last_seq, last_at = saved, time.monotonic()

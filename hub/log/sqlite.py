@@ -143,7 +143,6 @@ class SQLiteLog:
     _refusing: bool = False  # a commit failed: batches folded on top of it are refused until the loop has seen it
     _thread: threading.Thread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
-    _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
     _ops_reader: sqlite3.Connection | None = None
     _op_ids: Bloom | None = None  # every stored op_id, approximately: see find_op
     _written: list[Callable[[BaseException | None], None]] = field(default_factory=list)
@@ -249,15 +248,6 @@ class SQLiteLog:
             return None
         return orjson.loads(row[1]) if row[1] else {"seq": row[0]}
 
-    async def wait_durable(self, seq: int) -> None:
-        """Return once every event up to `seq` is committed; StoreError if a commit fails first."""
-        if seq <= self.durable_seq:
-            return
-        assert self._loop is not None
-        future = self._loop.create_future()
-        self._waiters.append((seq, future))
-        await future
-
     def _write_loop(self) -> None:
         """Commit the open batch whole each time; a commit starts at most every COMMIT_INTERVAL seconds.
 
@@ -311,7 +301,7 @@ class SQLiteLog:
         return None
 
     def _settle(self, batch: list[Pending], write: asyncio.Future[None], error: BaseException | None) -> None:
-        """On the loop after a commit: resolve the batch's future, count it, wake whoever waits for its seq."""
+        """On the loop after a commit: resolve the batch's future, count it, tell the `on_written` callbacks."""
         if error is not REFUSED:
             self.batches += 1
             self.batch_sizes.append(len(batch))
@@ -328,36 +318,17 @@ class SQLiteLog:
             for durable, _ in self._observers:
                 for value in seconds:
                     durable(value)
-            if not write.done():  # awaited only through asyncio.shield, but a cancelled future must not stop the log
+            if not write.done():  # read by the answers, never awaited; a cancelled future must not stop the log
                 write.set_result(None)
             self.durable_seq = max(self.durable_seq, batch[-1][0].seq)
-            self._release_waiters()
         else:
             _fail(write, error)
             if error is not REFUSED:
                 with self._lock:  # what was appended since was folded on top of the lost events as well
                     _fail(self._open_write, REFUSED)
                     self._open, self._open_write, self._refusing = [], None, False
-                self._fail_waiters(error)
         for callback in self._written:
             callback(error)
-
-    def _fail_waiters(self, error: BaseException) -> None:
-        """After a failed commit nothing past `durable_seq` will be written as it was: whoever waits for it
-        is told (the next events take those seqs again, for other changes)."""
-        for _, future in self._waiters:
-            _fail(future, error)
-        self._waiters = []
-
-    def _release_waiters(self) -> None:
-        still = []
-        for seq, future in self._waiters:
-            if seq <= self.durable_seq:
-                if not future.done():
-                    future.set_result(None)
-            else:
-                still.append((seq, future))
-        self._waiters = still
 
     def save_snapshot(self, seq: int, data: bytes) -> None:
         """Keep one state snapshot so a restart folds only the tail; older ones are dropped."""

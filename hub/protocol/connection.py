@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from hub.core.errors import INTERNAL_ERROR, Answer, HubError, InvalidFormat, Outcome, RateLimited, Subscription
-from hub.log.base import StoreError
 from hub.protocol.messages import (
     CLOSE_GOING_AWAY,
     CLOSE_POLICY,
@@ -81,7 +80,7 @@ class Connection:
         self.sending = False  # the writer holds a frame it has taken from the outbox but not yet written
         limits = hub.config.limits
         self.who: Identity | None = None
-        self.outbox: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue(limits.send_queue_frames)
+        self.outbox: asyncio.Queue[bytes] = asyncio.Queue(limits.send_queue_frames)
         self.answers: deque[tuple[Any, Outcome]] = deque()  # by message id, in command order
         self._room = asyncio.Event()  # set while fewer than PENDING_ANSWERS answers wait
         self.bucket = TokenBucket(limits.rate_per_second, limits.rate_burst)
@@ -104,7 +103,7 @@ class Connection:
             try:
                 if not self.ws.closed:
                     with contextlib.suppress(asyncio.QueueFull):
-                        self.outbox.put_nowait((0, b""))  # let the writer drain what is queued, then stop
+                        self.outbox.put_nowait(b"")  # let the writer drain what is queued, then stop
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(asyncio.shield(writer), 2)
             finally:
@@ -214,7 +213,7 @@ class Connection:
                 result, catch_up = hub.fanout.subscribe(self, outcome.since)
                 self.send_all([*ready, encode(result_ok(msg_id, result))])
                 ready = []
-                self.push(catch_up, durable_at=result["seq"])
+                hub.fanout.catch_up(self, result["seq"], catch_up)
                 continue
             else:
                 hub.stats.count(hub.stats.errors, outcome.code)
@@ -233,15 +232,15 @@ class Connection:
         self.hub.stats.count(self.hub.stats.errors, INTERNAL_ERROR)
         return result_error(msg_id, INTERNAL_ERROR, "the change could not be stored; retry with the same op_id")
 
-    def push(self, data: bytes, durable_at: int = 0) -> None:
-        """Queue a frame, to go out once the log is durable up to `durable_at`.
+    def push(self, data: bytes) -> None:
+        """Queue a frame to go out after those queued before it.
 
         A client too slow to take its frames is dropped rather than slowing everyone.
         """
         if self.closing:
             return
         try:
-            self.outbox.put_nowait((durable_at, data))
+            self.outbox.put_nowait(data)
         except asyncio.QueueFull:
             self.hub.stats.slow_dropped += 1
             who = self.who or Identity("?", "?")
@@ -283,16 +282,10 @@ class Connection:
 
     async def _writer(self) -> None:
         while True:
-            durable_at, data = await self.outbox.get()
+            data = await self.outbox.get()
             if not data:
                 return
             self.sending = True
-            while durable_at > self.hub.log.durable_seq:  # a catch-up never shows what a crash could undo
-                try:
-                    await self.hub.log.wait_durable(durable_at)
-                except StoreError:  # it showed a change a failed write lost: the rebuilt state goes instead
-                    assert self.who is not None
-                    durable_at, data = self.hub.state.seq, self.hub.fanout.snapshot(self.who.agency)
             try:
                 await self.ws.send_frame(data, WSMsgType.TEXT)
             except (ConnectionError, RuntimeError):

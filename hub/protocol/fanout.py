@@ -1,8 +1,8 @@
 """Pushing the state to subscribers: a catch-up frame on subscribe, then one frame a tick for everyone.
 
 Each tick encodes the changes once per audience (everyone, or one agency) and hands the same bytes,
-framed once, to every subscriber; only what is durable is ever pushed, so a dashboard never shows
-what a crash could undo.
+framed once, to every subscriber. Frames wait in the hub's `Release` until the log holds what they
+show, so a dashboard never shows what a crash could undo.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hub.core.model import iso
+from hub.core.release import Release
 from hub.core.state import State
-from hub.log.base import EventLog, StoreError
 from hub.protocol.messages import event_frame, snapshot_frame, text_frame
 
 if TYPE_CHECKING:
@@ -25,20 +25,20 @@ SNAPSHOT_REUSE_SECONDS = 1.0  # heartbeats that change nothing stored may be thi
 class Fanout:
     """The subscribers of one hub and what each tick sends them."""
 
-    def __init__(self, state: Callable[[], State], log: EventLog, clock: Callable[[], float],
+    def __init__(self, state: Callable[[], State], release: Release, clock: Callable[[], float],
                  interval_seconds: float) -> None:
-        self._state, self._log, self._clock, self.interval = state, log, clock, interval_seconds
+        self._state, self._release, self._clock, self.interval = state, release, clock, interval_seconds
         self.subscribers: set[Connection] = set()
         self.frames_pushed = 0
         self._snapshots: dict[str | None, tuple[State, int, float, bytes]] = {}
         self._pushed_shared: dict[str, Any] = {}  # the shared parts as the last pushed frame left them
-        self._subscribes = 0  # counted, so a tick can tell that someone subscribed while it waited for the disk
 
     def now_iso(self) -> str | None:
         return iso(self._clock(), self._state().tz)
 
     def subscribe(self, conn: Connection, since: int | None) -> tuple[dict[str, Any], bytes]:
-        """Register for pushes; return the answer and the catch-up frame (a delta after `since`, or a snapshot)."""
+        """Register for pushes; return the answer and the catch-up frame (a delta after `since`, or a snapshot),
+        which the connection hands to `catch_up` once it has sent the answer."""
         state = self._state()
         agency = conn.who.agency if conn.who else None
         if since is None or since > state.seq:
@@ -50,9 +50,14 @@ class Fanout:
             mode = "delta"
         conn.caught_up = state.version
         self.subscribers.add(conn)
-        self._subscribes += 1
         self._pushed_shared = {}  # the next tick sends every shared part whole again (see run)
         return {"seq": state.seq, "mode": mode}, catch_up
+
+    def catch_up(self, conn: Connection, seq: int, frame: bytes) -> None:
+        """Send a subscriber its catch-up once the log holds `seq`; if a failed write loses it, the rebuilt
+        state's snapshot instead."""
+        agency = conn.who.agency if conn.who else None
+        self._release.after(seq, lambda: conn.push(frame), lambda: conn.push(self.snapshot(agency)))
 
     def snapshot(self, agency: str | None) -> bytes:
         """The encoded snapshot, built once for every subscriber arriving at the same seq within a second.
@@ -92,27 +97,26 @@ class Fanout:
                 if not self.subscribers:
                     state.take_changes()
                 continue
-            seq, version, subscribes = state.seq, state.version, self._subscribes
+            seq, version = state.seq, state.version
             targets = list(self.subscribers)
             shared = state.pushed_shared()
             frames = self._frames(state, targets, shared)
             framed = {audience: text_frame(frame) for audience, frame in frames.items()}
-            try:
-                await self._log.wait_durable(seq)
-            except StoreError:
-                continue  # a write failed: these changes were lost, and the rebuilt state is pushed whole
-            if self._state() is not state:
-                continue
-            sent = 0
-            for conn in targets:
-                if conn.caught_up < version:  # one that subscribed since these changes holds them in its catch-up
-                    audience = conn.who.agency if conn.who else None
-                    conn.send(frames[audience], framed[audience])
-                    sent += 1
-            self.frames_pushed += sent
-            # What every subscriber now holds; one skipped for its catch-up, or subscribed meanwhile, gets every
-            # shared part in the next frame, so the first frame after a subscribe always carries them all.
-            self._pushed_shared = shared if sent == len(targets) and subscribes == self._subscribes else {}
+            # What every subscriber will hold once this frame is out. One skipped for its catch-up (which
+            # holds these changes) gets every shared part in the next frame, so the first frame after a
+            # subscribe always carries them all (a subscribe meanwhile empties this too).
+            self._pushed_shared = shared if all(conn.caught_up < version for conn in targets) else {}
+            self._release.after(seq, lambda: self._send(version, targets, frames, framed))
+
+    def _send(self, version: int, targets: list[Connection], frames: dict[str | None, bytes],
+              framed: dict[str | None, bytes]) -> None:
+        """A tick's frames, now durable, to every target whose catch-up does not already hold them (a failed
+        write drops them unsent: the rebuilt state is pushed whole instead)."""
+        for conn in targets:
+            if conn.caught_up < version:
+                audience = conn.who.agency if conn.who else None
+                conn.send(frames[audience], framed[audience])
+                self.frames_pushed += 1
 
     def _frames(self, state: State, targets: list[Connection], shared: dict[str, Any]) -> dict[str | None, bytes]:
         """This tick's frame for each audience among the targets; takes the state's pending changes."""
