@@ -437,3 +437,38 @@ async def test_a_client_far_ahead_of_the_disk_is_paused_then_answered_in_order(h
     await asyncio.wait_for(asyncio.gather(*pings), 10)
     assert first["success"] and hub.hub.state.phase == "live"
     assert arrived == [float(n) for n in range(30)]
+
+
+async def test_a_resumed_dashboard_holds_the_timeline_exactly(clocked_hub: RunningHub, clock) -> None:
+    """Only the timeline's last point moves; a dashboard that resumes by seq after it moved and a point was
+    added, or that hears of both in one tick, still ends with the timeline a snapshot shows."""
+    hub = clocked_hub
+    registrar = await hub.client("registrar", site="kon-plong")
+
+    async def count(n: int, later: float) -> dict:
+        clock.advance(later)
+        return await registrar.call("attendance.set", site="kon-plong", category="workers", count=n)
+
+    def merged(timeline: list, frame: dict) -> list:  # what hub.js and bench/storm.py do with a frame
+        tail = frame.get("timeline_tail") or []
+        return [p for p in timeline if p[0] < tail[0][0]] + tail if tail else timeline
+
+    await count(10, 0)  # points stay 10 s from the one before the last: the last moves until then
+    await count(20, 5)
+    chair = await hub.client("chair")
+    answer = await chair.call("subscribe")
+    snapshot = await chair.next_push(lambda f: f["type"] == "snapshot")
+    timeline = snapshot["state"]["timeline"]
+    since = answer["seq"]
+    await chair.close()
+    await count(30, 3)  # the last point moves...
+    await count(40, 4)  # ...and one is added after it, while the dashboard is away
+    resumed = await hub.client("chair")
+    await resumed.call("subscribe", since=since)
+    timeline = merged(timeline, await resumed.next_push(lambda f: f["type"] == "event"))
+    await count(50, 3)  # moved again, then a point added, both within one tick
+    last = await count(60, 4)
+    frame = await resumed.next_push(lambda f: f["type"] == "event" and f["seq"] >= last["seq"])
+    timeline = merged(timeline, frame)
+    state = hub.hub.state.snapshot()
+    assert [p[1] for p in state["timeline"]] == [10, 30, 50, 60] and timeline == state["timeline"]

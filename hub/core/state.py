@@ -467,10 +467,13 @@ class State:
             "questions": [q.view(self.tz) for q in self.questions.values() if self.question_visible(q, agency)],
         }
 
-    def pushed_shared(self) -> dict[str, Any]:
-        """The shared parts as a pushed frame carries them: the timeline as its last two points only,
-        the only ones that can have moved since the previous frame."""
-        return {**self.shared_view(), "timeline_tail": self.timeline[-2:]}
+    def pushed_shared(self, timeline_from: int) -> dict[str, Any]:
+        """The shared parts as a pushed frame carries them: the timeline from point `timeline_from` on.
+
+        Only the last point of the timeline ever moves, so a client that holds the point at `timeline_from`
+        (settled when it last heard) drops it and what follows and appends the tail: it then holds the
+        timeline exactly, however many points moved or were added meanwhile."""
+        return {**self.shared_view(), "timeline_tail": self.timeline[timeline_from:]}
 
     def rows(self, site_ids: Iterable[str], question_ids: Iterable[str], agency: str | None = None) -> dict[str, Any]:
         """The given sites and questions, whole, as this audience may see them."""

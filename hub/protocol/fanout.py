@@ -32,6 +32,7 @@ class Fanout:
         self.frames_pushed = 0
         self._snapshots: dict[str | None, tuple[State, int, float, bytes]] = {}
         self._pushed_shared: dict[str, Any] = {}  # the shared parts as the last pushed frame left them
+        self._timeline_points = 0  # the timeline's length when the last tick was built: all but its last are settled
 
     def now_iso(self) -> str | None:
         return iso(self._clock(), self._state().tz)
@@ -45,7 +46,7 @@ class Fanout:
             catch_up, mode = self.snapshot(agency), "snapshot"
         else:
             sites, questions = state.changed_since(since)
-            catch_up = event_frame(state.seq, self.now_iso(), [], {**state.pushed_shared(),
+            catch_up = event_frame(state.seq, self.now_iso(), [], {**state.pushed_shared(0),  # the whole timeline
                                                                     **state.rows(sites, questions, agency)}, since)
             mode = "delta"
         conn.caught_up = state.version
@@ -75,7 +76,7 @@ class Fanout:
 
     def restart(self) -> None:
         """After the state was rebuilt: it counts its versions afresh, so each subscriber gets the next push whole."""
-        self._pushed_shared = {}
+        self._pushed_shared, self._timeline_points = {}, 0
         for conn in self.subscribers:
             conn.caught_up = -1
 
@@ -99,7 +100,8 @@ class Fanout:
                 continue
             seq, version = state.seq, state.version
             targets = list(self.subscribers)
-            shared = state.pushed_shared()
+            shared = state.pushed_shared(max(0, self._timeline_points - 2))
+            self._timeline_points = len(state.timeline)
             frames = self._frames(state, targets, shared)
             framed = {audience: text_frame(frame) for audience, frame in frames.items()}
             # What every subscriber will hold once this frame is out. One skipped for its catch-up (which
