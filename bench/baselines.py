@@ -13,7 +13,7 @@ import sys
 import orjson
 from aiohttp import WSMsgType, web
 
-from hub.cli.main import event_loop
+from hub.cli.serve import event_loop
 
 SUBSCRIBERS: set[web.WebSocketResponse] = set()
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from hub.cli.main import event_loop, quiet_collector
+from hub.cli.serve import event_loop, quiet_collector
 from hub.config import load_config
 from hub.core.hub import Hub
 from hub.protocol.connection import Connection

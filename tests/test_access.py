@@ -21,7 +21,7 @@ import websockets
 
 from bench.hubproc import DIEMCAU, HubProcess, free_port
 from hub import tokens as tokens_module
-from hub.cli.main import serve
+from hub.cli.serve import serve
 from hub.config import Config, Server
 from hub.core.commands import COMMANDS
 from hub.roles import ROLES

@@ -6,7 +6,7 @@ import re
 
 from click.testing import CliRunner
 
-from hub.cli.main import serve
+from hub.cli.serve import serve
 
 from .conftest import ROOT
 

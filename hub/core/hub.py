@@ -1,8 +1,9 @@
 """The hub's core: command in, event appended, state folded, durable answer, changes pushed.
 
-Every state change goes through `_store`, which folds the event at once (so the next command sees
-it) and hands it to the log; answers and pushes wait for the fsync. A failed write rebuilds the
-state from the log, so memory never holds what the disk does not.
+Every command comes through `dispatch`; every state change goes through `_store`, which folds the
+event at once (so the next command sees it) and hands it to the log. Answers and pushes wait for the
+commit: the log's commit callback (`_written`) lets them go. A failed write rebuilds the state from
+the log, so memory never holds what the disk does not.
 """
 
 from __future__ import annotations
@@ -103,9 +104,10 @@ class Hub:
 
     async def start(self) -> None:
         self.log.start()
+        snapshots = snapshot.keep_snapshots(lambda: self.state, self.log, self.release.wait)
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("fanout", self.fanout.run()), ("status", self._status_loop()), ("revocations", self._revocation_loop()),
-            ("snapshots", snapshot.keep_snapshots(lambda: self.state, self.log, self.release.wait)), ("loop lag", self._lag_loop()))]
+            ("snapshots", snapshots), ("loop lag", self._lag_loop()))]
         if self.bridge is not None:
             self._tasks.append(asyncio.create_task(self.bridge.run(), name="bridge"))
 

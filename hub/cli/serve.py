@@ -1,0 +1,177 @@
+"""`diemcau serve`: run the hub for one event; on a fresh database, issue its tokens and hand out the links."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+import ssl
+from pathlib import Path
+from typing import Any
+
+import click
+from aiohttp import web
+
+from hub import __version__
+from hub.cli.options import config_options, fail
+from hub.config import Config
+from hub.core.daylog import configure as configure_logging
+from hub.documents.access_sheet import write_access_sheet
+from hub.log.backup import parse_every, schedule_backups
+from hub.stopping import interrupt_on_signals
+from hub.tokens import IssuedToken, TokenStore
+from hub.web.app import create_app
+from hub.web.keys import HUB
+from sites.simulator import local_ws_url, run_in_app
+
+LINKS_PRINT_LIMIT = 40
+GC_YOUNG_ALLOCATIONS = 50_000  # see quiet_collector
+
+
+def base_url(config: Config, host: str, port: int, tls: bool = False) -> str:
+    if config.server.public_url:
+        return config.server.public_url.rstrip("/")
+    shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
+
+
+def issue_event_tokens(config: Config, store: TokenStore) -> list[IssuedToken]:
+    """One token per role, per site (technician and registrar) and per agency, for a fresh database."""
+    specs: list[tuple[str, str | None, str | None, str | None]] = [
+        (role, None, None, role) for role in ("admin", "moderator", "chair", "viewer")]
+    for site in config.sites:
+        specs += [("technician", site.id, None, site.name), ("registrar", site.id, None, site.name)]
+    specs += [("agency", None, agency.id, agency.name) for agency in config.agencies]
+    return store.issue_many(specs)
+
+
+def write_links(issued: list[IssuedToken], url: str, path: Path) -> None:
+    lines = [f"{t.identity.role}\t{t.identity.site or t.identity.agency or ''}\t{t.link(url)}" for t in issued]
+    path.write_text("role\tsite or agency\tlink\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
+def print_links(issued: list[IssuedToken], url: str) -> None:
+    click.secho("Access links (shown once; tokens are stored only hashed):", bold=True)
+    for t in issued:
+        who = t.identity.site or t.identity.agency or ""
+        click.echo(f"  {t.identity.role:<11} {who:<14} {t.link(url)}")
+
+
+@click.command()
+@config_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 to serve the network.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM) to serve https/wss.")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
+              help="json: one JSON object per line, for a log shipper.")
+@click.option("--backup-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Take consistent backups into this folder (put it on another disk).")
+@click.option("--backup-every", default="5m", show_default=True, callback=lambda c, p, v: _duration(v),
+              help="How often to back up: 30s, 5m, 1h.")
+@click.option("--backup-keep", default=12, show_default=True, type=click.IntRange(min=1),
+              help="How many scheduled backups to keep.")
+@click.option("--simulate", is_flag=True,
+              help="Also play a simulated meeting day against this hub (the demo), once a chair page connects.")
+@click.option("--speed", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="With --simulate: how many times faster than real time.")
+def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int, certfile: str | None,
+          keyfile: str | None, log_level: str, log_format: str, backup_dir: Path | None, backup_every: float,
+          backup_keep: int, simulate: bool, speed: float) -> None:
+    """Start the hub for one event.
+
+    On a fresh database it creates the access tokens and prints one link per role, site and
+    agency (for more than 40 sites it writes them to a file next to the database instead).
+    Ctrl-C or SIGTERM stops it cleanly: queued changes are committed first, then the last seq is printed.
+    """
+    interrupt_on_signals()  # while it starts; aiohttp's runner takes the signals over once it listens
+    setup_logging(log_level, log_format)
+    if bool(certfile) != bool(keyfile):
+        fail("--certfile and --keyfile go together")
+    if simulate and certfile:
+        fail("--simulate is for the demo over plain http; leave out --certfile")
+    ssl_context = None
+    if certfile:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            ssl_context.load_cert_chain(certfile, keyfile)
+        except (ssl.SSLError, OSError) as exc:
+            fail(f"cannot use {certfile} / {keyfile} for TLS ({exc}); give a PEM certificate and its private key")
+    app = create_app(config, db_path)
+    url = base_url(config, host, port, tls=ssl_context is not None)
+    store = TokenStore(db_path)
+    if store.is_empty():
+        announce_tokens(config, store, url, db_path)
+    if backup_dir is not None:
+        schedule_backups(app, db_path, backup_dir, backup_every, backup_keep)
+    if simulate:
+        run_in_app(app, config, config_path, db_path, local_ws_url(host, port), speed, seed=2023)
+        click.echo(f"  the demo waits for the chair page: open the chair link above and the meeting day "
+                   f"plays at {speed:g}x")
+    click.echo(f"diemcau {__version__}: {config.event.title}")
+    click.echo(f"  database {db_path} (seq {app_hub_seq(app)}), serving {url}  (Ctrl-C to stop)")
+    quiet_collector()
+    try:
+        web.run_app(app, host=host, port=port, ssl_context=ssl_context, print=None, access_log=None,
+                    handle_signals=True, shutdown_timeout=5, loop=event_loop())
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another hub running? try another --port")
+    click.echo(f"diemcau stopped: database {db_path} at seq {app[HUB].log.durable_seq}")
+
+
+def quiet_collector() -> None:
+    """Keep the cyclic GC from stalling the loop (docs/performance.md has the measurements).
+
+    The start-up heap (modules, config, rebuilt state) lives all day, so it is frozen out of every full
+    collection; and the young generation is collected every 50,000 allocations instead of 700, so a
+    command's or a frame's short-lived objects die by reference count before they are promoted. With
+    4,600 connections open each full collection stopped the loop for 100-300 ms.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_ALLOCATIONS, 20, 100)
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (Linux): about a fifth less CPU per command than asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def app_hub_seq(app: Any) -> int:
+    from hub.web.keys import HUB
+
+    return app[HUB].state.seq
+
+
+def announce_tokens(config: Config, store: TokenStore, url: str, db_path: Path) -> None:
+    """Create the event's tokens and hand the links over: printed for small events, a file for large."""
+
+    issued = issue_event_tokens(config, store)
+    links = db_path.with_name(db_path.stem + "-links.tsv")
+    sheet = db_path.with_name(db_path.stem + "-access.html")
+    write_links(issued, url, links)
+    write_access_sheet(config, issued, url, sheet)
+    if len(config.sites) <= LINKS_PRINT_LIMIT:
+        print_links(issued, url)
+    else:
+        click.echo(f"{len(issued)} access links written to {links} (tokens are shown only there).")
+    click.echo(f"Printable access sheet with QR codes: {sheet}")
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
+    """One line per event that matters, with the time; tokens never appear (only their ids)."""
+    configure_logging(level, fmt)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_every(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None

@@ -1,0 +1,77 @@
+"""`diemcau token` and `diemcau access-sheet`: tokens made, listed and revoked outside the running hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hub.cli.options import config_options, fail
+from hub.cli.serve import base_url
+from hub.config import Config
+from hub.documents.access_sheet import write_access_sheet
+from hub.roles import ROLES
+from hub.tokens import TokenStore
+
+
+@click.command()
+@config_options
+@click.option("--role", type=click.Choice(ROLES), help="The new token's role.")
+@click.option("--site", help="The site a technician or registrar token is bound to.")
+@click.option("--agency", help="The agency an agency token is bound to.")
+@click.option("--label", help="Who holds it, for the audit trail.")
+@click.option("--revoke", "revoke_id", metavar="TOKEN_ID", help="Revoke a token by its id (the part before the dot).")
+@click.option("--list", "list_tokens", is_flag=True, help="List tokens (ids, roles, bindings; never secrets).")
+@click.option("--public-url", help="Base URL for the printed page link.")
+def token(config: Config, config_path: Path, db_path: Path, role: str | None, site: str | None, agency: str | None,
+          label: str | None, revoke_id: str | None, list_tokens: bool, public_url: str | None) -> None:
+    """Create a token and print it alone on the last line; or --revoke or --list tokens.
+
+    \b
+    Examples:
+      diemcau token --config config/kon-tum-2023.toml --role registrar --site dak-ha --label "Chị Hoa"
+      diemcau token --config config/kon-tum-2023.toml --revoke 3f2a9c1b
+    """
+    store = TokenStore(db_path, config.event.id)
+    if list_tokens:
+        for row in store.list():
+            state = "revoked" if row["revoked"] else "active"
+            click.echo(f"{row['id']}  {row['role']:<10} {row['site'] or row['agency'] or '-':<14} {state:<8} {row['label'] or ''}")
+        return
+    if revoke_id:
+        if not store.revoke(revoke_id):
+            fail(f"no active token with id {revoke_id!r}")
+        click.echo(f"token {revoke_id} revoked; a running hub closes its connections within seconds")
+        return
+    if role is None:
+        fail("give --role (or --revoke / --list)")
+    if site is not None and site not in config.site_ids:
+        fail(f"unknown site {site!r}; sites are: {', '.join(list(config.site_ids)[:20])}")
+    if agency is not None and agency not in {a.id for a in config.agencies}:
+        fail(f"unknown agency {agency!r}")
+    try:
+        issued = store.issue(role, site, agency, label)
+    except ValueError as exc:
+        fail(str(exc))
+    url = public_url or base_url(config, "127.0.0.1", 8080)
+    click.echo(f"{role} token {issued.identity.token_id} created; page: {issued.link(url)}", err=True)
+    click.echo(issued.token)
+
+
+@click.command("access-sheet")
+@config_options
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="HTML file to write.")
+@click.option("--public-url", required=True, help="How the halls reach the hub, e.g. https://diemcau.kontum.gov.vn")
+@click.option("--site", "sites", multiple=True, help="Only these sites (repeatable). Default: every site.")
+def access_sheet(config: Config, config_path: Path, db_path: Path, out: Path, public_url: str,
+                 sites: tuple[str, ...]) -> None:
+    """Issue new technician and registrar tokens and write a printable page per site with their QR codes."""
+    unknown = [s for s in sites if s not in config.site_ids]
+    if unknown:
+        fail(f"unknown site(s): {', '.join(unknown)}")
+    chosen = [s for s in config.sites if not sites or s.id in sites]
+    store = TokenStore(db_path, config.event.id)
+    issued = store.issue_many([(role, s.id, None, f"{s.name} (access sheet)")
+                               for s in chosen for role in ("technician", "registrar")])
+    write_access_sheet(config, issued, public_url, out)
+    click.echo(f"{len(chosen)} site pages written to {out}")
