@@ -19,6 +19,7 @@ from hub.core.schedule import Plan, Run, follow_run, today
 from hub.log.base import Event
 
 TIMELINE_STEP_SECONDS = 10.0
+TIMELINE_VIEW_POINTS = 360  # what a view holds of the timeline: an hour at one point a step
 RECENT_OPS = 20_000  # answers kept in memory for retries; far more than any client has in flight
 
 # Moderator moves between question statuses; `answered_written` comes only from `question.answer`.
@@ -462,7 +463,7 @@ class State:
 
     def snapshot(self, agency: str | None = None) -> dict[str, Any]:
         return {
-            "seq": self.seq, **self.shared_view(), "config": self.meta_view(), "timeline": self.timeline[-360:],
+            "seq": self.seq, **self.shared_view(), "config": self.meta_view(), "timeline": self.timeline[-TIMELINE_VIEW_POINTS:],
             "sites": [s.view(self.tz) for s in self.sites.values()],
             "questions": [q.view(self.tz) for q in self.questions.values() if self.question_visible(q, agency)],
         }
@@ -472,8 +473,9 @@ class State:
 
         Only the last point of the timeline ever moves, so a client that holds the point at `timeline_from`
         (settled when it last heard) drops it and what follows and appends the tail: it then holds the
-        timeline exactly, however many points moved or were added meanwhile."""
-        return {**self.shared_view(), "timeline_tail": self.timeline[timeline_from:]}
+        timeline exactly, however many points moved or were added meanwhile. Never more than a view holds."""
+        start = max(timeline_from, len(self.timeline) - TIMELINE_VIEW_POINTS)
+        return {**self.shared_view(), "timeline_tail": self.timeline[start:]}
 
     def rows(self, site_ids: Iterable[str], question_ids: Iterable[str], agency: str | None = None) -> dict[str, Any]:
         """The given sites and questions, whole, as this audience may see them."""

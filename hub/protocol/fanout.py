@@ -46,7 +46,7 @@ class Fanout:
             catch_up, mode = self.snapshot(agency), "snapshot"
         else:
             sites, questions = state.changed_since(since)
-            catch_up = event_frame(state.seq, self.now_iso(), [], {**state.pushed_shared(0),  # the whole timeline
+            catch_up = event_frame(state.seq, self.now_iso(), [], {**state.pushed_shared(0),  # the timeline as a view holds it
                                                                     **state.rows(sites, questions, agency)}, since)
             mode = "delta"
         conn.caught_up = state.version
