@@ -176,3 +176,15 @@ async def test_a_closed_meeting_takes_no_more_questions_from_the_floor(hub: Runn
     await moderator.call("event.phase", phase="live")  # reopened: the form takes questions again
     await expect(notice).to_be_hidden()
     await expect(page.locator("#question-form button[type=submit]")).to_be_enabled()
+
+
+async def test_a_burst_of_taps_is_sent_whole(hub: RunningHub, pages: Pages) -> None:
+    """Taps queued while the outbox is sending go out in the same pass, not at the next tap or reconnect."""
+    page = await pages.open(hub, "/registrar", hub.token("registrar", site="dak-ha"), viewport=PHONE)
+    await online(page)
+    await page.evaluate("""() => {
+        const plus = document.querySelector(".category[data-category=workers] button[data-delta='1']");
+        for (let i = 0; i < 15; i++) plus.click();
+    }""")
+    await expect(page.locator("#outbox")).to_be_hidden()
+    assert hub.hub.state.sites["dak-ha"].attendance == {"workers": 15}

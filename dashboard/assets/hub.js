@@ -150,12 +150,13 @@ export class HubConnection extends EventTarget {
     this._emit("outbox", outbox.length);
   }
 
+  /** Send the outbox in order, one at a time; an entry queued meanwhile is sent by the same pass. */
   async _flush() {
     if (this.flushing) return;
     this.flushing = true;
     try {
-      for (const entry of this.outbox()) {
-        if (this.status !== "online") break;
+      let entry;
+      while (this.status === "online" && (entry = this.outbox()[0])) {
         let outcome;
         try {
           outcome = { result: await this.send(entry.type, { ...entry.fields, op_id: entry.op_id }) };
