@@ -12,6 +12,7 @@ from playwright.async_api import Page, expect
 
 from bench.genconfig import write_config
 from hub.config import load_config
+from hub.core import views
 
 from .browser import ARTIFACTS, Pages, red_marks
 from .conftest import ManualClock, RunningHub, StartHub
@@ -292,7 +293,7 @@ async def test_programme_pace_and_late_agency(start_hub: StartHub, config, pages
     await mod.call("question.submit", site="dak-ha", topic="livelihood", origin="pre", agency="sldtbxh",
                    text="Đề nghị xây nhà ở xã hội cho công nhân.", delegate={"name": "Y Điệp", "unit": "Công ty"})
     await mod.call("agenda.advance", item="khai-mac")
-    forecast = hub.hub.state.agenda_view()["forecast_end"][11:16]  # local time of day, from the hub's own view
+    forecast = views.agenda_view(hub.hub.state)["forecast_end"][11:16]  # local time of day, from the hub's own view
     page = await open_chair(pages, hub)
     pace = page.locator("#agenda-pace")
     await expect(pace).to_have_text(f"chậm 12 phút so với kế hoạch · dự kiến kết thúc {forecast}", timeout=LIVE)

@@ -25,6 +25,7 @@ from docx.oxml.ns import qn
 
 from hub.cli.main import cli
 from hub.config import Config, ConfigError, Documents, load_config, parse_config
+from hub.core import views
 from hub.documents.letters import report_document
 from hub.documents.official import MOTTO, NATION, vn_date
 from hub.report.build import build_report
@@ -78,7 +79,7 @@ async def replayed(config: Config, db_path: Path) -> tuple[Expected, bytes, list
     running = RunningHub(server, config, db_path)
     try:
         day = await replay(running, running.hub.clock)  # type: ignore[arg-type]
-        return day, await download(running, "/api/documents.zip"), running.hub.state.agenda_view()["items"]
+        return day, await download(running, "/api/documents.zip"), views.agenda_view(running.hub.state)["items"]
     finally:
         await running.close_clients()
         await server.close()

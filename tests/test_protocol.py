@@ -12,6 +12,7 @@ import pytest
 import websockets
 
 from hub.config import Config
+from hub.core import views
 from hub.log.sqlite import SQLiteLog
 from sites.client import AuthFailed, HubClient
 
@@ -470,5 +471,5 @@ async def test_a_resumed_dashboard_holds_the_timeline_exactly(clocked_hub: Runni
     last = await count(60, 4)
     frame = await resumed.next_push(lambda f: f["type"] == "event" and f["seq"] >= last["seq"])
     timeline = merged(timeline, frame)
-    state = hub.hub.state.snapshot()
+    state = views.snapshot(hub.hub.state)
     assert [p[1] for p in state["timeline"]] == [10, 30, 50, 60] and timeline == state["timeline"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hub.core import views
 from hub.core.model import SiteState
 from hub.core.state import derive_status
 from sites.client import CommandFailed, HubClient
@@ -139,7 +140,7 @@ async def test_link_quality_and_sparse_heartbeat_storage(clocked_hub: RunningHub
     clock.advance(hb.store_every_seconds)
     await tech.call("site.heartbeat", site=SITE, rtt_ms=hb.rtt_poor_ms + 130)
     assert len(await stored()) == before + 2  # the periodic one
-    view = next(s for s in clocked_hub.hub.state.snapshot()["sites"] if s["id"] == SITE)
+    view = next(s for s in views.snapshot(clocked_hub.hub.state)["sites"] if s["id"] == SITE)
     assert view["link"] == "poor" and view["rtt_ms"] == hb.rtt_poor_ms + 130 and view["status"] == "ready"
 
 
@@ -178,7 +179,7 @@ async def test_technician_flow_and_incidents(hub: RunningHub) -> None:
     assert failed.value.code == "not_found"
     first = await tech.call("site.incident", site=SITE, kind="video", open=True, note="Mất hình điểm cầu tỉnh")
     second = await tech.call("site.incident", site=SITE, kind="power", open=True, note="Mất điện lưới")
-    view = next(s for s in hub.hub.state.snapshot()["sites"] if s["id"] == SITE)
+    view = next(s for s in views.snapshot(hub.hub.state)["sites"] if s["id"] == SITE)
     assert view["status"] == "degraded" and view["open_incidents"] == 2
     assert {i["kind"] for i in view["incidents"]} == {"video", "power"}
     closed = await tech.call("site.incident", site=SITE, kind="power", open=False, incident=second["incident"])

@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import expect
 
 from hub.config import Config
+from hub.core import views
 from hub.documents.official import vn_date
 
 from .browser import Pages
@@ -32,7 +33,7 @@ async def test_on_the_day_the_planned_times_hold(start_hub: StartHub, config: Co
     hub = await start_hub(clock=clock)
     moderator = await hub.client("moderator")
     await moderator.call("event.phase", phase="live")
-    event = hub.hub.state.event_view()
+    event = views.event_view(hub.hub.state)
     assert event["session_starts_at"] == "2023-11-24T07:30:00+07:00"
     assert event["session_ends_at"] == "2023-11-24T11:30:00+07:00"
     assert event["readiness_deadline"] == "2023-11-24T07:00:00+07:00"
@@ -42,15 +43,15 @@ async def test_on_another_day_the_session_runs_from_going_live(start_hub: StartH
     clock = ManualClock(local(config, dt.date(2026, 11, 22), 14, 5))
     hub = await start_hub(clock=clock)
     moderator = await hub.client("moderator")
-    assert hub.hub.state.event_view()["session_ends_at"] == "2023-11-24T11:30:00+07:00"  # not live yet: the plan
+    assert views.event_view(hub.hub.state)["session_ends_at"] == "2023-11-24T11:30:00+07:00"  # not live yet: the plan
     await moderator.call("event.phase", phase="live")
-    event = hub.hub.state.event_view()
+    event = views.event_view(hub.hub.state)
     assert event["session_starts_at"] == "2026-11-22T14:05:00+07:00"
     assert event["session_ends_at"] == "2026-11-22T18:05:00+07:00"
     clock.advance(3600)
     await moderator.call("event.phase", phase="rehearsal")
     await moderator.call("event.phase", phase="live")
-    assert hub.hub.state.event_view()["session_starts_at"] == "2026-11-22T14:05:00+07:00"  # the first time it went live
+    assert views.event_view(hub.hub.state)["session_starts_at"] == "2026-11-22T14:05:00+07:00"  # the first time it went live
 
 
 ANOTHER_DAY = dt.date(2026, 12, 1)  # a rehearsal or demo long after the configured 24 November 2023
@@ -70,10 +71,10 @@ async def test_a_run_on_another_day_plans_from_going_live(start_hub: StartHub, c
     await make_ready(hub, "dak-ha")  # 40 minutes before the opening: before the readiness deadline
     clock.now = local(config, ANOTHER_DAY, 14, 10)
     await make_ready(hub, "sa-thay")  # 10 minutes before: after the deadline, before the opening
-    event = hub.hub.state.event_view()
+    event = views.event_view(hub.hub.state)
     assert (event["session_starts_at"], event["readiness_deadline"]) == (None, None)  # the plan waits for going live
     assert event["session_date"] == "2026-12-01"
-    assert hub.hub.state.agenda_view()["items"][0]["planned_start"] is None  # not live yet: no plan to be late on
+    assert views.agenda_view(hub.hub.state)["items"][0]["planned_start"] is None  # not live yet: no plan to be late on
 
     clock.now = local(config, ANOTHER_DAY, 14, 20)
     await moderator.call("event.phase", phase="live")
@@ -81,7 +82,7 @@ async def test_a_run_on_another_day_plans_from_going_live(start_hub: StartHub, c
     await moderator.call("agenda.advance", item="khai-mac")
     clock.now = local(config, ANOTHER_DAY, 14, 38)
     await moderator.call("agenda.advance", item="bao-cao")  # the opening took 15 minutes instead of 10
-    event, agenda = hub.hub.state.event_view(), hub.hub.state.agenda_view()
+    event, agenda = views.event_view(hub.hub.state), views.agenda_view(hub.hub.state)
     assert (event["session_starts_at"], event["session_ends_at"], event["readiness_deadline"]) == (
         "2026-12-01T14:20:00+07:00", "2026-12-01T18:20:00+07:00", "2026-12-01T13:50:00+07:00")
     assert [(i["planned_start"], i["late_seconds"]) for i in agenda["items"][:2]] == [

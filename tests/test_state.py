@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.config import Config, load_config
+from hub.core import views
 from hub.core.commands import COMMANDS
 from hub.core.errors import HubError
 from hub.core.events import EVENTS
@@ -110,8 +111,8 @@ def fold(events: list[Event], state: State | None = None) -> State:
 
 def view(state: State) -> dict[str, Any]:
     """Everything a reader can see of the state, for every audience."""
-    return {"seq": state.seq, "all": state.snapshot(None),
-            **{agency: state.snapshot(agency)["questions"] for agency in AGENCIES}}
+    return {"seq": state.seq, "all": views.snapshot(state, None),
+            **{agency: views.snapshot(state, agency)["questions"] for agency in AGENCIES}}
 
 
 LOGS = st.lists(COMMAND, min_size=1, max_size=60)

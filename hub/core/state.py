@@ -2,6 +2,7 @@
 
 `State.apply(event)` is the only way state changes, both live and when rebuilding from the log on
 start; it returns the result a command's answer carries, so a retried `op_id` gets the same answer.
+What each audience sees of it is built in `hub.core.views`.
 """
 
 from __future__ import annotations
@@ -355,9 +356,6 @@ class State:
             if site.status in ("checking", "ready", "degraded") and site.last_seen is not None:
                 site.last_seen = max(site.last_seen, now)
 
-    def question_visible(self, q: Question, agency: str | None) -> bool:
-        return agency is None or q.agency == agency
-
     def speaking_by_site(self) -> dict[str, dict[str, float]]:
         """Per site: turns on the floor, seconds spoken (finished turns), and when it last went on air."""
         out: dict[str, dict[str, float]] = {}
@@ -380,110 +378,9 @@ class State:
                                           q.position, q.seq))
         return best.id
 
-    # -- views -------------------------------------------------------------------------------
-
     def plan(self) -> Plan:
         """This run's day plan: every planned time in every view comes from it."""
         return Plan.of(self.config, self.run)
-
-    def event_view(self) -> dict[str, Any]:
-        ev, plan = self.config.event, self.plan()
-        return {
-            "id": ev.id, "title": ev.title, "organiser": ev.organiser, "venue": ev.venue, "phase": self.phase,
-            "date": ev.date.isoformat(), "start": ev.start, "duration_minutes": ev.duration_minutes,
-            "timezone": ev.timezone, "starts_at": ev.starts_at.isoformat(), "ends_at": ev.ends_at.isoformat(),
-            "session_date": plan.day.isoformat(), "session_starts_at": iso(plan.start, self.tz),
-            "session_ends_at": iso(plan.end, self.tz), "readiness_deadline": iso(plan.readiness_deadline, self.tz),
-            "phase_history": list(self.phase_history),
-        }
-
-    def totals(self) -> dict[str, Any]:
-        by_category: dict[str, int] = {c.id: 0 for c in self.config.categories}
-        by_status: dict[str, int] = {}
-        for site in self.sites.values():
-            for category, count in site.attendance.items():
-                by_category[category] = by_category.get(category, 0) + count
-            by_status[site.status] = by_status.get(site.status, 0) + 1
-        questions: dict[str, int] = {}
-        for q in self.questions.values():
-            questions[q.status] = questions.get(q.status, 0) + 1
-        spoken = [q.spoken_seconds for q in self.questions.values() if q.spoken_seconds > 0]
-        return {
-            "attendance": self.present_total, "expected": self.config.expected_total, "by_category": by_category,
-            "sites_ready": self.sites_ready, "sites": len(self.sites), "sites_by_status": by_status,
-            "questions": questions, "avg_answer_seconds": round(sum(spoken) / len(spoken), 1) if spoken else None,
-        }
-
-    def floor_view(self) -> dict[str, Any]:
-        floor = dict(self.floor) if self.floor else {"site": None, "question": None, "since": None}
-        floor["since"] = iso(floor["since"], self.tz)
-        floor["next"] = self.suggest_next()
-        floor["by_site"] = {site: {"turns": int(v["turns"]), "seconds": round(v["seconds"], 1)}
-                            for site, v in self.speaking_by_site().items()}
-        return floor
-
-    def agenda_view(self) -> dict[str, Any]:
-        """The programme, each item planned (the run's start + earlier items' minutes) against its actual times.
-
-        `late_seconds` (per item) and `behind_seconds` (the current item) are positive behind plan, negative
-        ahead; `forecast_end` assumes the current and later items take their planned minutes.
-        """
-        items = []
-        plan = self.plan()
-        for item, planned, planned_end in plan.programme():
-            times = self.agenda_times.get(item.id, {})
-            started, ended = times.get("started"), times.get("ended")
-            items.append({"id": item.id, "title": item.title, "minutes": item.minutes, "topic": item.topic,
-                          "started": iso(started, self.tz), "ended": iso(ended, self.tz),
-                          "planned_start": iso(planned, self.tz), "planned_end": iso(planned_end, self.tz),
-                          "late_seconds": None if started is None or planned is None else round(started - planned),
-                          "actual_minutes": None if started is None or ended is None else round((ended - started) / 60, 1)})
-        current = next((i for i in items if i["id"] == self.agenda_current), None)
-        forecast_end = None
-        if current is not None:
-            left = sum(i["minutes"] for i in items[items.index(current):])
-            forecast_end = iso(self.agenda_times[current["id"]]["started"] + left * 60, self.tz)  # type: ignore[operator]
-        planned_end = plan.at(sum(item.minutes for item in self.config.agenda))
-        return {"current": current, "items": items, "planned_end": iso(planned_end, self.tz),
-                "behind_seconds": current["late_seconds"] if current else None, "forecast_end": forecast_end}
-
-    def shared_view(self) -> dict[str, Any]:
-        """The parts every view holds whole: a pushed frame carries those that changed since the last one."""
-        return {"event": self.event_view(), "totals": self.totals(), "floor": self.floor_view(),
-                "agenda": self.agenda_view(), "agencies": dict(self.agencies)}
-
-    def meta_view(self) -> dict[str, Any]:
-        c = self.config
-        return {
-            "categories": [x.model_dump() for x in c.categories], "topics": [x.model_dump() for x in c.topics],
-            "agencies": [x.model_dump() for x in c.agencies], "checklist": [x.model_dump() for x in c.checklist],
-            "heartbeat": c.heartbeat.model_dump(), "deadlines": c.deadlines.model_dump(mode="json"),
-            "bridge": c.bridge.kind if c.bridge else None,
-        }
-
-    def snapshot(self, agency: str | None = None) -> dict[str, Any]:
-        return {
-            "seq": self.seq, **self.shared_view(), "config": self.meta_view(), "timeline": self.timeline[-TIMELINE_VIEW_POINTS:],
-            "sites": [s.view(self.tz) for s in self.sites.values()],
-            "questions": [q.view(self.tz) for q in self.questions.values() if self.question_visible(q, agency)],
-        }
-
-    def pushed_shared(self, timeline_from: int) -> dict[str, Any]:
-        """The shared parts as a pushed frame carries them: the timeline from point `timeline_from` on.
-
-        Only the last point of the timeline ever moves, so a client that holds the point at `timeline_from`
-        (settled when it last heard) drops it and what follows and appends the tail: it then holds the
-        timeline exactly, however many points moved or were added meanwhile. Never more than a view holds."""
-        start = max(timeline_from, len(self.timeline) - TIMELINE_VIEW_POINTS)
-        return {**self.shared_view(), "timeline_tail": self.timeline[start:]}
-
-    def rows(self, site_ids: Iterable[str], question_ids: Iterable[str], agency: str | None = None) -> dict[str, Any]:
-        """The given sites and questions, whole, as this audience may see them."""
-        questions = (self.questions[q] for q in question_ids)
-        return {
-            "sites": [self.sites[s].view(self.tz) for s in site_ids],
-            "questions": [q.view(self.tz) for q in questions if self.question_visible(q, agency)],
-        }
 
     def changed_since(self, seq: int) -> tuple[list[str], list[str]]:
         """Sites and questions changed after `seq`, for a subscriber resuming after a reconnect."""

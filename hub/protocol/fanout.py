@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hub.core import views
 from hub.core.model import iso
 from hub.core.release import Release
 from hub.core.state import State
@@ -46,8 +47,8 @@ class Fanout:
             catch_up, mode = self.snapshot(agency), "snapshot"
         else:
             sites, questions = state.changed_since(since)
-            catch_up = event_frame(state.seq, self.now_iso(), [], {**state.pushed_shared(0),  # the timeline as a view holds it
-                                                                    **state.rows(sites, questions, agency)}, since)
+            catch_up = event_frame(state.seq, self.now_iso(), [], {**views.pushed_shared(state, 0),  # the timeline as a view holds it
+                                                                    **views.rows(state, sites, questions, agency)}, since)
             mode = "delta"
         conn.caught_up = state.version
         self.subscribers.add(conn)
@@ -70,7 +71,7 @@ class Fanout:
         cached = self._snapshots.get(agency)
         if cached and cached[0] is state and cached[1] == state.seq and 0 <= now - cached[2] < SNAPSHOT_REUSE_SECONDS:
             return cached[3]
-        frame = snapshot_frame(state.seq, self.now_iso(), state.snapshot(agency))
+        frame = snapshot_frame(state.seq, self.now_iso(), views.snapshot(state, agency))
         self._snapshots[agency] = (state, state.seq, now, frame)
         return frame
 
@@ -100,7 +101,7 @@ class Fanout:
                 continue
             seq, version = state.seq, state.version
             targets = list(self.subscribers)
-            shared = state.pushed_shared(max(0, self._timeline_points - 2))
+            shared = views.pushed_shared(state, max(0, self._timeline_points - 2))
             self._timeline_points = len(state.timeline)
             frames = self._frames(state, targets, shared)
             framed = {audience: text_frame(frame) for audience, frame in frames.items()}
@@ -131,5 +132,5 @@ class Fanout:
             if audience not in frames:
                 events = [] if audience else [e.public() for e in changes.events]
                 frames[audience] = event_frame(seq=state.seq, now=now, events=events, parts={
-                    **changed, **state.rows(changes.sites, changes.questions, audience)})
+                    **changed, **views.rows(state, changes.sites, changes.questions, audience)})
         return frames

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub.config import Config
+from hub.core import views
 from hub.core.model import AGENCY_STATUSES, Question, iso
 from hub.core.state import State
 from hub.log.base import Event, StoreError
@@ -185,7 +186,7 @@ class Model:
 
     def event(self) -> dict[str, Any]:
         live = self.history.live
-        return {**self.state.event_view(), "live_started": self.t(live[0][0]) if live else None,
+        return {**views.event_view(self.state), "live_started": self.t(live[0][0]) if live else None,
                 "live_ended": self.t(self.live_end)}
 
     def totals(self, s: dict[str, Any], downtime: float) -> dict[str, Any]:
@@ -212,7 +213,7 @@ class Model:
             "peak": s.peak, "peak_at": self.t(h.site_peak_at.get(s.id)),
             "by_category": {c: s.attendance.get(c, 0) for c in cats},
         } for s in self.state.sites.values()]
-        by_category = self.state.totals()["by_category"]
+        by_category = views.totals(self.state)["by_category"]
         categories = [{
             "category": c.id, "name": c.name, "present": by_category.get(c.id, 0),
             "peak": h.category_peak.get(c.id, (0, None))[0], "peak_at": self.t(h.category_peak.get(c.id, (0, None))[1]),
@@ -323,7 +324,7 @@ class Model:
     def agenda(self) -> list[dict[str, Any]]:
         """The programme as the live view plans it; an item still running when the live phase ended closes there."""
         rows = []
-        for item in self.state.agenda_view()["items"]:
+        for item in views.agenda_view(self.state)["items"]:
             times = self.state.agenda_times.get(item["id"], {})
             started, ended = times.get("started"), times.get("ended")
             if ended is None and started is not None and self.live_end is not None and self.live_end >= started:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from hub.core import views
 from hub.protocol.connection import Connection
 from hub.web.keys import HUB
 from hub.web.responses import json_response, require
@@ -24,7 +25,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def api_state(request: web.Request) -> web.Response:
     who = await require(request)
     hub = request.app[HUB]
-    snapshot = hub.state.snapshot(who.agency)
+    snapshot = views.snapshot(hub.state, who.agency)
     snapshot["now"] = hub.fanout.now_iso()
     return json_response(snapshot)
 

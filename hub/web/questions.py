@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import BodyPartReader, web
 
+from hub.core import views
 from hub.questions.importer import ImportFileError, parse_questions, report, store
 from hub.questions.search import search, similar
 from hub.roles import IMPORTERS
@@ -23,7 +24,7 @@ async def list_questions(request: web.Request) -> web.Response:
     """`GET /api/questions?q=dao tao&topic=&status=&site=`: any token; an agency token sees only its own."""
     who = await require(request)
     state = request.app[HUB].state
-    visible = (q for q in state.questions.values() if state.question_visible(q, who.agency))
+    visible = (q for q in state.questions.values() if views.question_visible(q, who.agency))
     found = search(visible, request.query.get("q", ""), _set(request, "topic"), _set(request, "status"),
                    _set(request, "site"))
     return json_response({"count": len(found), "questions": [q.view(state.tz) for q in found]})
@@ -34,9 +35,9 @@ async def similar_questions(request: web.Request) -> web.Response:
     who = await require(request)
     state = request.app[HUB].state
     target = state.questions.get(request.match_info["id"])
-    if target is None or not state.question_visible(target, who.agency):
+    if target is None or not views.question_visible(target, who.agency):
         raise json_error(web.HTTPNotFound, f"unknown question {request.match_info['id']!r}")
-    others = (q for q in state.questions.values() if state.question_visible(q, who.agency))
+    others = (q for q in state.questions.values() if views.question_visible(q, who.agency))
     pairs = similar(target, others, same_topic=request.query.get("all_topics") not in ("1", "true"))
     return json_response({"question": target.id, "similar": [
         {"score": round(score, 3), **q.view(state.tz)} for q, score in pairs]})
