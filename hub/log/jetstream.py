@@ -341,9 +341,9 @@ class JetStreamLog:
                     return StoreError(f"seq {event.seq} refused: the stream's last seq is not {event.seq - 1} "
                                       f"(another writer, or a stale state): {ack.description}")
                 return ack if isinstance(ack, StoreError) else StoreError(f"seq {event.seq}: {ack!r}")
-            if ack.duplicate:
-                return StoreError(f"seq {event.seq} not stored: its op_id {event.op_id!r} is already stored, "
-                                  f"at seq {ack.seq}")
+            if ack.duplicate:  # its Nats-Msg-Id is already on the stream
+                what = f"its op_id {event.op_id!r} is" if event.op_id is not None else "an event of that seq is"
+                return StoreError(f"seq {event.seq} not stored: {what} already stored, at seq {ack.seq}")
             if ack.seq != event.seq:
                 return StoreError(f"seq {event.seq} was stored at stream seq {ack.seq}")
             self._stored(event, result)
