@@ -129,7 +129,6 @@ class JetStreamLog:
     _mirror_task: asyncio.Task[None] | None = None
     _mirrored: int = 0  # the last seq handed to the local copy (committed there: local.durable_seq)
     _acked: dict[str, tuple[int, dict[str, Any] | None]] = field(default_factory=dict)  # op_id: not yet in the copy
-    _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
     _copy_waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
     _written: list[Callable[[BaseException | None], None]] = field(default_factory=list)
     _observers: list[tuple[Callable[[float], None], Callable[[int], None]]] = field(default_factory=list)
@@ -364,7 +363,7 @@ class JetStreamLog:
                 ack.cancel()
 
     def _settle(self, batch: _Batch, error: BaseException | None) -> None:
-        """On the loop, in seq order: resolve the batch's future, count it, wake whoever waits for its seq."""
+        """On the loop, in seq order: resolve the batch's future, count it, tell the `on_written` callbacks."""
         if error is None:
             self.batches += 1
             self.batch_sizes.append(len(batch.events))
@@ -377,7 +376,6 @@ class JetStreamLog:
                     durable(now - appended)
             if not batch.write.done():
                 batch.write.set_result(None)
-            self._release(self._waiters, self.durable_seq)
         else:
             _fail(batch.write, error)
         for callback in self._written:
@@ -385,10 +383,9 @@ class JetStreamLog:
 
     async def _settle_failure(self, batch: _Batch, error: BaseException) -> None:
         """A batch not stored (whole, or from some event on). Publish nothing more and let the local copy take
-        what the stream holds; then, in one step as SQLiteLog does, fail the batch and whoever waits past
-        `durable_seq`, and call the `on_written` callbacks (the hub rebuilds its state from the copy, which
-        is then what the stream holds). Every batch appended before that was folded on top of the lost
-        events, and is refused in turn."""
+        what the stream holds; then, in one step as SQLiteLog does, fail the batch and call the `on_written`
+        callbacks (the hub rebuilds its state from the copy, which is then what the stream holds). Every batch
+        appended before that was folded on top of the lost events, and is refused in turn."""
         self._refusing = True
         self._forget(batch.acks)
         try:
@@ -398,10 +395,6 @@ class JetStreamLog:
         log.error("%s: write failed (%s)", self.stream, error)
         self.batches += 1
         _fail(batch.write, error)
-        self._release(self._waiters, self.durable_seq)
-        for _, future in self._waiters:
-            _fail(future, error)
-        self._waiters = []
         for callback in self._written:
             callback(error)
         self.durable_seq = max(self.durable_seq, self.local.durable_seq)  # what the rebuild folded is stored
@@ -417,15 +410,6 @@ class JetStreamLog:
     def observe(self, durable: Callable[[float], None], batch_size: Callable[[int], None]) -> None:
         """Be told each event's seconds from `append` to acknowledged, and each batch's size (metrics)."""
         self._observers.append((durable, batch_size))
-
-    async def wait_durable(self, seq: int) -> None:
-        """Return once every event up to `seq` is acknowledged; StoreError if a write fails first."""
-        if seq <= self.durable_seq:
-            return
-        assert self._loop is not None
-        future = self._loop.create_future()
-        self._waiters.append((seq, future))
-        await future
 
     @staticmethod
     def _release(waiters: list[tuple[int, asyncio.Future[None]]], upto: int) -> None:
