@@ -7,7 +7,7 @@ import { wireDownloads, wireReportLinks } from "./download.js";
 import { startPage } from "./hub.js";
 import { fmtDuration, fmtNumber, fmtTime, fold, langSwitch, register, t, translate } from "./i18n.js";
 import { strings } from "./moderator-strings.js";
-import { incidentText, OPEN, secondsSince, speakingBySite } from "./view.js";
+import { incidentText, OPEN, secondsSince } from "./view.js";
 
 register(chairStrings);
 register(strings);
@@ -325,15 +325,14 @@ function renderAgenda(state) {
   if (document.activeElement !== phase) phase.value = state.event.phase;
 }
 
+/** Turns and seconds spoken per site, as the hub counts them (`floor.by_site`), most spoken first. */
 function renderSpeaking(state) {
-  const time = speakingBySite(state.questions.values());
-  const turns = new Map();
-  for (const q of state.questions.values()) if (q.on_air_at) turns.set(q.site, (turns.get(q.site) ?? 0) + 1);
-  const rows = [...state.sites.values()].filter((s) => turns.has(s.id))
-    .sort((a, b) => (time.get(b.id) ?? 0) - (time.get(a.id) ?? 0))
+  const spoken = state.floor?.by_site ?? {};
+  const rows = [...state.sites.values()].filter((s) => spoken[s.id])
+    .sort((a, b) => spoken[b.id].seconds - spoken[a.id].seconds)
     .map((s) => {
-      const tr = el("tr", {}, el("td", { textContent: s.name }), el("td", { className: "n", textContent: fmtNumber(turns.get(s.id)) }),
-        el("td", { className: "n", textContent: fmtDuration(time.get(s.id) ?? 0) }));
+      const tr = el("tr", {}, el("td", { textContent: s.name }), el("td", { className: "n", textContent: fmtNumber(spoken[s.id].turns) }),
+        el("td", { className: "n", textContent: fmtDuration(spoken[s.id].seconds) }));
       tr.dataset.site = s.id;
       return tr;
     });
