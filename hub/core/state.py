@@ -33,6 +33,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "merged": frozenset(),
 }
 OPEN_QUESTION = frozenset({"submitted", "queued", "on_air"})
+# The parts every view holds whole (State.shared_view), and as a pushed frame carries them (State.pushed_shared):
+# the timeline as its tail. auth_ok lists PUSHED_SHARED, so a client merges exactly what the hub pushes.
+SHARED_PARTS = ("event", "totals", "floor", "agenda", "agencies")
+PUSHED_SHARED = (*SHARED_PARTS, "timeline_tail")
 
 
 def derive_status(site: SiteState, now: float, timeout: float, required: Iterable[str]) -> str:
@@ -447,9 +451,10 @@ class State:
                 "behind_seconds": current["late_seconds"] if current else None, "forecast_end": forecast_end}
 
     def shared_view(self) -> dict[str, Any]:
-        """The parts every view holds whole: a pushed frame carries those that changed since the last one."""
-        return {"event": self.event_view(), "totals": self.totals(), "floor": self.floor_view(),
-                "agenda": self.agenda_view(), "agencies": dict(self.agencies)}
+        """The parts every view holds whole (SHARED_PARTS); a pushed frame carries those that changed since the last."""
+        views = {"event": self.event_view, "totals": self.totals, "floor": self.floor_view, "agenda": self.agenda_view,
+                 "agencies": lambda: dict(self.agencies)}
+        return {key: views[key]() for key in SHARED_PARTS}
 
     def meta_view(self) -> dict[str, Any]:
         c = self.config
@@ -468,8 +473,8 @@ class State:
         }
 
     def pushed_shared(self) -> dict[str, Any]:
-        """The shared parts as a pushed frame carries them: the timeline as its last two points only,
-        the only ones that can have moved since the previous frame."""
+        """The shared parts as a pushed frame carries them (PUSHED_SHARED): the timeline as its last two points
+        only, the only ones that can have moved since the previous frame."""
         return {**self.shared_view(), "timeline_tail": self.timeline[-2:]}
 
     def rows(self, site_ids: Iterable[str], question_ids: Iterable[str], agency: str | None = None) -> dict[str, Any]:
