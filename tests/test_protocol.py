@@ -24,7 +24,8 @@ QUESTION = {"site": "dak-ha", "delegate": {"name": "Nguyễn Thị Lan", "unit":
 
 async def test_auth_ok_names_role_and_site(hub: RunningHub) -> None:
     client = await hub.client("registrar", site="dak-ha")
-    assert client.identity == {"type": "auth_ok", "role": "registrar", "site": "dak-ha", "agency": None}
+    assert client.identity == {"type": "auth_ok", "role": "registrar", "site": "dak-ha", "agency": None,
+                               "shared": ["event", "totals", "floor", "agenda", "agencies", "timeline_tail"]}
 
 
 @pytest.mark.parametrize("first", [
@@ -177,6 +178,18 @@ async def test_pushes_carry_only_the_shared_parts_that_changed(hub: RunningHub) 
     pushed = await late.next_push(lambda f: f["type"] == "event" and f["seq"] >= fourth["seq"])
     assert {"event", "totals", "floor", "agenda", "agencies"} <= pushed.keys()
     assert pushed["floor"]["site"] == "kon-plong" and pushed["totals"]["attendance"] == 140
+
+
+async def test_auth_ok_lists_exactly_the_shared_parts_the_hub_pushes(hub: RunningHub) -> None:
+    """The pages merge the parts auth_ok lists, so the list is the hub's own, not a copy that can drift."""
+    chair = await hub.client("chair", subscribe=True)
+    listed = chair.identity["shared"]
+    assert listed == list(views.pushed_shared(hub.hub.state, 0))
+    registrar = await hub.client("registrar", site="kon-plong")
+    result = await registrar.call("attendance.set", site="kon-plong", category="workers", count=120)
+    first = await chair.next_push(lambda f: f["type"] == "event" and f["seq"] >= result["seq"])
+    frame_own = {"type", "seq", "now", "since", "events", "sites", "questions"}  # the frame's envelope and its rows
+    assert first.keys() - frame_own <= set(listed)
 
 
 async def test_a_new_subscriber_is_not_sent_the_changes_its_catch_up_holds(start_hub: StartHub,

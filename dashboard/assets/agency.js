@@ -2,51 +2,13 @@
 // topic and status, a draft answer before the day, the written answer (text, document number, date) for
 // deferred questions after it, and the agency's progress against the plan's deadlines.
 
+import { strings } from "./agency-strings.js";
+import { $, el } from "./dom.js";
 import { startPage } from "./hub.js";
 import { fmtDate, fmtNumber, fmtTime, langSwitch, register, t, translate } from "./i18n.js";
 
-register({
-  vi: {
-    title: "Cơ quan trả lời", "dl.title": "Tiến độ và thời hạn", "q.title": "Câu hỏi giao cho cơ quan",
-    "q.none": "Chưa có câu hỏi nào được giao.", "filter.label": "Xem", "filter.all": "Tất cả",
-    "filter.draft": "Chưa có dự thảo trả lời", "filter.deferred": "Cần trả lời bằng văn bản", "filter.done": "Đã trả lời",
-    "p.assigned": "Được giao", "p.drafts": "Đã có dự thảo", "p.deferred": "Trả lời bằng văn bản",
-    "p.written": "Đã gửi văn bản", "p.outstanding": "Còn phải trả lời", "p.due": "Hạn trả lời",
-    "d.collection": "Các địa phương gửi ý kiến", "d.compilation": "Tổng hợp, chuyển cơ quan trả lời",
-    "d.draft_answers": "Chuẩn bị nội dung trả lời", "d.programme": "Kịch bản, chương trình",
-    "d.written_answers": "Trả lời bằng văn bản", "d.passed": "đã qua",
-    "late.draft_answers": "Quá hạn chuẩn bị nội dung trả lời ({date}): còn {n} câu hỏi chưa có dự thảo.",
-    "late.written_answers": "Quá hạn trả lời bằng văn bản: {n} câu hỏi.",
-    "origin.pre": "Tổng hợp trước Hội nghị", "origin.floor": "Tại Hội nghị", "due": "Hạn {date}",
-    "draft.label": "Dự thảo nội dung trả lời", "draft.saved": "Dự thảo lưu lúc {at}", "draft.save": "Lưu dự thảo",
-    "written.text": "Nội dung trả lời bằng văn bản", "written.reference": "Số văn bản", "written.date": "Ngày văn bản",
-    "written.send": "Gửi văn bản trả lời", "written.shown": "Văn bản số {reference}, ngày {date}",
-    "saved": "Đã lưu.", "sending": "Đang gửi…", "failed": "Không lưu được: {message}",
-    "notagency": "Mã truy cập này không phải của cơ quan trả lời; hãy dùng đường dẫn dành cho cơ quan.",
-    "placeholder.reference": "Ví dụ: 2381/SLĐTBXH-VL",
-  },
-  en: {
-    title: "Answering agency", "dl.title": "Progress and deadlines", "q.title": "Questions assigned to the agency",
-    "q.none": "No questions assigned yet.", "filter.label": "Show", "filter.all": "All",
-    "filter.draft": "No draft answer yet", "filter.deferred": "Written answer needed", "filter.done": "Answered",
-    "p.assigned": "Assigned", "p.drafts": "Drafted", "p.deferred": "To answer in writing",
-    "p.written": "Written answers sent", "p.outstanding": "Still to answer", "p.due": "Due",
-    "d.collection": "Districts send questions", "d.compilation": "Compiled and sent to agencies",
-    "d.draft_answers": "Draft answers ready", "d.programme": "Programme ready",
-    "d.written_answers": "Written answers", "d.passed": "passed",
-    "late.draft_answers": "Draft answers were due {date}; still without a draft: {n}.",
-    "late.written_answers": "Written answers overdue: {n}.",
-    "origin.pre": "Collected before the meeting", "origin.floor": "From the floor", "due": "Due {date}",
-    "draft.label": "Draft answer", "draft.saved": "Draft saved {at}", "draft.save": "Save draft",
-    "written.text": "Written answer", "written.reference": "Document number", "written.date": "Document date",
-    "written.send": "Send written answer", "written.shown": "Document {reference} of {date}",
-    "saved": "Saved.", "sending": "Sending…", "failed": "Not saved: {message}",
-    "notagency": "This access token is not an agency's; use the link made for your agency.",
-    "placeholder.reference": "e.g. 2381/SLĐTBXH-VL",
-  },
-});
+register(strings);
 
-const $ = (id) => document.getElementById(id);
 const OPEN = new Set(["submitted", "queued", "on_air"]);
 const RANK = { deferred: 0, on_air: 1, queued: 2, submitted: 3, answered_written: 4, answered: 5, rejected: 6, merged: 7 };
 const FILTERS = {
@@ -57,12 +19,6 @@ const FILTERS = {
 };
 const conn = await startPage();
 let deadlineTimer = null;
-
-function el(tag, props = {}, ...children) {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children.filter((c) => c != null));
-  return node;
-}
 
 /** Today in the event's time zone, by the hub's clock, as YYYY-MM-DD. */
 function hubToday() {

@@ -1,16 +1,16 @@
 // The chair's live view: tiles keyed by site id, updated only when their site changes, once per animation frame.
 // With groups (a province's communes), one row per group first; a group's tiles are built when it is opened.
 
+import { strings } from "./chair-strings.js";
 import { drawTimeline } from "./chart.js";
+import { watchDeadlines } from "./deadlines-panel.js";
+import { $, el, frameLoop, put, toast } from "./dom.js";
 import { wireDownloads, wireReportLinks } from "./download.js";
 import { startPage } from "./hub.js";
 import { fmtDate, fmtDuration, fmtNumber, fmtPercent, fmtTime, fold, langSwitch, register, t, translate } from "./i18n.js";
 import { incidentText, isProblem, queueByTopic, questionCounts, questionsThatFit, secondsSince, TROUBLE, troubleRank } from "./view.js";
-import { strings } from "./chair-strings.js";
-import { watchDeadlines } from "./deadlines-panel.js";
 
 register(strings);
-const $ = (id) => document.getElementById(id);
 const MAX_TROUBLE = 24;
 const MAX_NAMED = 30;
 const PER_TOPIC = 4;
@@ -24,19 +24,13 @@ const keys = new Map(); // site id -> folded search text
 const opened = new Set(); // names of the groups the chair opened; kept across a full re-render
 const searchOpened = new Set(); // names of the groups the current search opened to show its matches
 const dirty = { full: true, sites: new Set(), questions: true };
-let scheduled = false;
 let conn;
 let chartKey = "";
 let alertsKey = "";
 let lastNext;
 
-function part(el, cls) {
-  return el.querySelector(`.${cls}`);
-}
-
-/** Set text only when it changed: most frames touch a handful of nodes. */
-function put(node, text) {
-  if (node.textContent !== text) node.textContent = text;
+function part(node, cls) {
+  return node.querySelector(`.${cls}`);
 }
 
 function ageText(seconds) {
@@ -85,20 +79,20 @@ function isOpen(group) {
 }
 
 function newGroup(name) {
-  const el = $("group-template").content.firstElementChild.cloneNode(true);
-  const tilesEl = part(el, "group-tiles");
-  const group = { el, tilesEl, ids: [], name, built: false, row: null, parts: {} };
-  el.dataset.group = name;
+  const section = $("group-template").content.firstElementChild.cloneNode(true);
+  const tilesEl = part(section, "group-tiles");
+  const group = { el: section, tilesEl, ids: [], name, built: false, row: null, parts: {} };
+  section.dataset.group = name;
   if (name) {
-    group.row = part(el, "group-row");
-    for (const key of ["name", "ready", "present", "trouble"]) group.parts[key] = part(el, `group-${key}`);
+    group.row = part(section, "group-row");
+    for (const key of ["name", "ready", "present", "trouble"]) group.parts[key] = part(section, `group-${key}`);
     group.parts.name.textContent = name;
     tilesEl.id = `group-${groups.size}`;
     group.row.setAttribute("aria-controls", tilesEl.id);
     group.row.addEventListener("click", () => toggleGroup(group));
   } else {
-    part(el, "group-row").remove();
-    el.style.order = "-1";
+    part(section, "group-row").remove();
+    section.style.order = "-1";
   }
   return group;
 }
@@ -132,34 +126,34 @@ function buildTiles(group) {
   const fragment = document.createDocumentFragment();
   for (const id of group.ids) {
     const site = state.sites.get(id);
-    const el = template.cloneNode(true);
-    el.dataset.site = id;
+    const tile = template.cloneNode(true);
+    tile.dataset.site = id;
     const parts = {};
     for (const key of ["name", "status", "since", "present", "expected", "heartbeat", "incidents", "video"]) {
-      parts[key] = part(el, `tile-${key}`);
+      parts[key] = part(tile, `tile-${key}`);
     }
-    parts.meter = part(el, "meter-fill");
+    parts.meter = part(tile, "meter-fill");
     parts.name.textContent = site.name;
-    const rec = { el, parts, group, last: {}, hb: null, since: null };
+    const rec = { el: tile, parts, group, last: {}, hb: null, since: null };
     tiles.set(id, rec);
     updateTile(rec, site, timeout, now);
-    fragment.append(el);
+    fragment.append(tile);
   }
   group.tilesEl.append(fragment);
   group.built = true;
 }
 
 function updateTile(rec, site, timeout, now) {
-  const { el, parts, last } = rec;
+  const { el: tile, parts, last } = rec;
   if (last.status !== site.status) {
-    el.dataset.status = site.status;
+    tile.dataset.status = site.status;
     parts.status.className = `status tile-status status-${site.status}`;
     parts.status.textContent = t(`status.${site.status}`);
     last.status = site.status;
   }
   const problem = isProblem(site);
   if (last.problem !== problem) {
-    el.classList.toggle("problem", problem);
+    tile.classList.toggle("problem", problem);
     last.problem = problem;
   }
   put(parts.present, fmtNumber(site.present));
@@ -169,11 +163,7 @@ function updateTile(rec, site, timeout, now) {
   const incidents = (site.incidents ?? []).map(incidentText);
   const joined = incidents.join("\n");
   if (last.incidents !== joined) {
-    parts.incidents.replaceChildren(...incidents.map((text) => {
-      const li = document.createElement("li");
-      li.textContent = li.title = text;
-      return li;
-    }));
+    parts.incidents.replaceChildren(...incidents.map((text) => el("li", { textContent: text, title: text })));
     last.incidents = joined;
   }
   put(parts.video, site.video ? t(`tile.video.${site.video}`) : "");
@@ -182,7 +172,7 @@ function updateTile(rec, site, timeout, now) {
   rec.hb = site.last_heartbeat ? Date.parse(site.last_heartbeat) : null;
   rec.rtt = site.rtt_ms == null ? null : Math.round(site.rtt_ms);
   rec.since = TROUBLE.has(site.status) && site.status_since ? Date.parse(site.status_since) : null;
-  el.setAttribute("aria-label", [`${site.name}: ${t(`status.${site.status}`)}, ${fmtNumber(site.present)} / ${fmtNumber(site.expected)}`,
+  tile.setAttribute("aria-label", [`${site.name}: ${t(`status.${site.status}`)}, ${fmtNumber(site.present)} / ${fmtNumber(site.expected)}`,
     ...incidents].join("; "));
   tickTile(rec, timeout, now);
 }
@@ -263,9 +253,8 @@ function renderCategories(state) {
   const cats = state.config.categories;
   if (list.children.length !== cats.length) {
     list.replaceChildren(...cats.map((c) => {
-      const li = document.createElement("li");
+      const li = el("li", { innerHTML: '<span class="name"></span><span class="n"></span><span class="meter"><span class="meter-fill"></span></span>' });
       li.dataset.category = c.id;
-      li.innerHTML = '<span class="name"></span><span class="n"></span><span class="meter"><span class="meter-fill"></span></span>';
       return li;
     }));
   }
@@ -337,26 +326,14 @@ function renderQueue(state) {
   for (const { topic, items } of queueByTopic(state.questions.values(), state.config.topics)) {
     const shown = items.filter((q) => q.status !== "submitted");
     const pending = items.length - shown.length;
-    const section = document.createElement("section");
-    section.className = "topic";
+    const count = t("queue.count", { n: fmtNumber(shown.length) }) + (pending ? ` · ${t("queue.pending", { n: fmtNumber(pending) })}` : "");
+    const section = el("section", { className: "topic" },
+      el("h3", {}, el("span", { textContent: topic.name }), el("span", { className: "count", textContent: count })));
     section.dataset.topic = topic.id;
-    const h = document.createElement("h3");
-    const name = document.createElement("span");
-    name.textContent = topic.name;
-    const count = document.createElement("span");
-    count.className = "count";
-    count.textContent = t("queue.count", { n: fmtNumber(shown.length) }) + (pending ? ` · ${t("queue.pending", { n: fmtNumber(pending) })}` : "");
-    h.append(name, count);
-    section.append(h);
     if (shown.length) {
-      const ol = document.createElement("ol");
-      for (const q of shown.slice(0, PER_TOPIC)) ol.append(queueItem(state, q, q.id === next));
-      section.append(ol);
+      section.append(el("ol", {}, ...shown.slice(0, PER_TOPIC).map((q) => queueItem(state, q, q.id === next))));
       if (shown.length > PER_TOPIC) {
-        const more = document.createElement("p");
-        more.className = "more";
-        more.textContent = t("queue.more", { n: fmtNumber(shown.length - PER_TOPIC) });
-        section.append(more);
+        section.append(el("p", { className: "more", textContent: t("queue.more", { n: fmtNumber(shown.length - PER_TOPIC) }) }));
       }
     }
     out.push(section);
@@ -365,22 +342,13 @@ function renderQueue(state) {
 }
 
 function queueItem(state, q, isNext) {
-  const li = document.createElement("li");
-  li.className = `${q.status}${isNext ? " next" : ""}`;
+  const li = el("li", { className: `${q.status}${isNext ? " next" : ""}` });
   li.dataset.question = q.id;
   if (q.status === "on_air" || isNext) {
-    const tag = document.createElement("span");
-    tag.className = "tag";
-    tag.textContent = q.status === "on_air" ? t("q.on_air") : t("now.next");
-    li.append(tag);
+    li.append(el("span", { className: "tag", textContent: q.status === "on_air" ? t("q.on_air") : t("now.next") }));
   }
-  const who = document.createElement("span");
-  who.className = "who";
-  who.textContent = `${siteName(state, q.site)} — ${q.delegate?.name ?? ""}`;
-  const text = document.createElement("span");
-  text.className = "text";
-  text.textContent = q.text;
-  li.append(who, text);
+  li.append(el("span", { className: "who", textContent: `${siteName(state, q.site)} — ${q.delegate?.name ?? ""}` }),
+    el("span", { className: "text", textContent: q.text }));
   return li;
 }
 
@@ -462,10 +430,7 @@ function renderTrouble(state, now) {
     alertsKey = key;
     const items = shown.map(({ site, incidents }) => troubleItem(site, incidents));
     if (trouble.length > MAX_TROUBLE) {
-      const li = document.createElement("li");
-      li.className = "more";
-      li.textContent = t("alerts.more", { n: fmtNumber(trouble.length - MAX_TROUBLE) });
-      items.push(li);
+      items.push(el("li", { className: "more", textContent: t("alerts.more", { n: fmtNumber(trouble.length - MAX_TROUBLE) }) }));
     }
     list.replaceChildren(...items);
   }
@@ -480,35 +445,16 @@ function renderTrouble(state, now) {
  * kind shows, however long a note). A button: it opens the site's group and brings its tile into view.
  */
 function troubleItem(site, incidents) {
-  const li = document.createElement("li");
-  li.className = site.status;
-  li.dataset.site = site.id;
-  const button = document.createElement("button");
-  button.type = "button";
-  button.className = "reveal";
-  const where = document.createElement("span");
-  where.className = "where";
-  where.textContent = site.name;
-  if (site.group) {
-    const group = document.createElement("span");
-    group.className = "in-group";
-    group.textContent = site.group;
-    where.append(" ", group);
-  }
-  const status = document.createElement("span");
-  status.className = "status-word";
-  status.textContent = t(`status.${site.status}`);
-  const long = document.createElement("span");
-  long.className = "how-long";
+  const where = el("span", { className: "where", textContent: site.name });
+  if (site.group) where.append(" ", el("span", { className: "in-group", textContent: site.group }));
+  const long = el("span", { className: "how-long" });
   long.dataset.since = site.status_since ?? "";
-  button.append(where, status, long, ...incidents.map((text) => {
-    const line = document.createElement("span");
-    line.className = "incident";
-    line.textContent = line.title = text;
-    return line;
-  }));
+  const button = el("button", { type: "button", className: "reveal" },
+    where, el("span", { className: "status-word", textContent: t(`status.${site.status}`) }), long,
+    ...incidents.map((text) => el("span", { className: "incident", textContent: text, title: text })));
   button.addEventListener("click", () => reveal(site.id));
-  li.append(button);
+  const li = el("li", { className: site.status }, button);
+  li.dataset.site = site.id;
   return li;
 }
 
@@ -520,9 +466,9 @@ function reveal(id) {
   if (search) $("site-search").value = "";
   if (group.row) opened.add(group.name);
   applyFilters(search);
-  const el = tiles.get(id).el;
-  el.scrollIntoView({ block: "center" });
-  el.focus({ preventScroll: true });
+  const tile = tiles.get(id).el;
+  tile.scrollIntoView({ block: "center" });
+  tile.focus({ preventScroll: true });
 }
 
 function renderAlerts(state, now) {
@@ -590,14 +536,9 @@ function applyFilters(searched = false) {
 
 // -- the frame loop ---------------------------------------------------------------------------
 
-function schedule() {
-  if (scheduled) return;
-  scheduled = true;
-  requestAnimationFrame(flush);
-}
+const schedule = frameLoop(flush);
 
 function flush() {
-  scheduled = false;
   const state = conn.state;
   if (!state) return;
   const now = conn.serverNow();
@@ -644,14 +585,6 @@ function relabel() {
     applyFilters();
     schedule();
   }
-}
-
-function toast(text) {
-  const box = $("toast");
-  box.textContent = text;
-  box.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { box.hidden = true; }, 6000);
 }
 
 async function main() {

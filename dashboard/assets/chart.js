@@ -5,7 +5,8 @@ const W = 360;
 const H = 170;
 const PAD = { left: 60, right: 44, top: 10, bottom: 22 }; // room for 3.321 sites on the right axis
 
-function el(name, attrs, text) {
+/** An SVG element (createElementNS): `attrs` set as attributes, then its text. */
+function svgEl(name, attrs, text) {
   const node = document.createElementNS(NS, name);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
   if (text !== undefined) node.textContent = text;
@@ -35,23 +36,23 @@ export function drawTimeline(svg, timeline, { expected, sites, now, fmtNumber, f
   const yPeople = (v) => H - PAD.bottom - (v / topPeople) * (H - PAD.top - PAD.bottom);
   const ySites = (v) => H - PAD.bottom - (v / topSites) * (H - PAD.top - PAD.bottom);
 
-  svg.append(el("line", { x1: PAD.left, x2: W - PAD.right, y1: yPeople(expected), y2: yPeople(expected), class: "chart-goal" }));
+  svg.append(svgEl("line", { x1: PAD.left, x2: W - PAD.right, y1: yPeople(expected), y2: yPeople(expected), class: "chart-goal" }));
   for (const frac of [0, 0.5, 1]) {
     const y = H - PAD.bottom - frac * (H - PAD.top - PAD.bottom);
-    svg.append(el("line", { x1: PAD.left, x2: W - PAD.right, y1: y, y2: y, class: "chart-grid" }));
-    svg.append(el("text", { x: PAD.left - 6, y: y + 4, "text-anchor": "end", class: "chart-axis people" },
+    svg.append(svgEl("line", { x1: PAD.left, x2: W - PAD.right, y1: y, y2: y, class: "chart-grid" }));
+    svg.append(svgEl("text", { x: PAD.left - 6, y: y + 4, "text-anchor": "end", class: "chart-axis people" },
       fmtNumber(Math.round(topPeople * frac))));
-    svg.append(el("text", { x: W - PAD.right + 6, y: y + 4, class: "chart-axis ready" },
+    svg.append(svgEl("text", { x: W - PAD.right + 6, y: y + 4, class: "chart-axis ready" },
       fmtNumber(Math.round(topSites * frac))));
   }
-  svg.append(el("text", { x: PAD.left, y: H - 6, class: "chart-axis" }, fmtTime(t0)));
-  svg.append(el("text", { x: W - PAD.right, y: H - 6, "text-anchor": "end", class: "chart-axis" }, fmtTime(t1)));
+  svg.append(svgEl("text", { x: PAD.left, y: H - 6, class: "chart-axis" }, fmtTime(t0)));
+  svg.append(svgEl("text", { x: W - PAD.right, y: H - 6, "text-anchor": "end", class: "chart-axis" }, fmtTime(t1)));
   if (!points.length) {
-    svg.append(el("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty" }, labels.empty));
+    svg.append(svgEl("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "chart-empty" }, labels.empty));
     return;
   }
-  svg.append(el("path", { d: path(points.map((p) => [p[0], p[1]]), x, yPeople), class: "chart-line people" }));
-  svg.append(el("path", { d: path(points.map((p) => [p[0], p[2]]), x, ySites), class: "chart-line ready" }));
-  const title = el("title", {}, labels.title);
+  svg.append(svgEl("path", { d: path(points.map((p) => [p[0], p[1]]), x, yPeople), class: "chart-line people" }));
+  svg.append(svgEl("path", { d: path(points.map((p) => [p[0], p[2]]), x, ySites), class: "chart-line ready" }));
+  const title = svgEl("title", {}, labels.title);
   svg.prepend(title);
 }

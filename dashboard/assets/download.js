@@ -1,5 +1,7 @@
 // Downloads of reports and documents: the hub wants a bearer token, which a plain link cannot carry.
 
+import { el } from "./dom.js";
+
 /** Fetch `path` with the page's token and save it under the name the hub gives (or the path's last part). */
 export async function download(path, token) {
   const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
@@ -11,7 +13,7 @@ export async function download(path, token) {
   const disposition = response.headers.get("Content-Disposition") || "";
   const name = disposition.match(/filename="?([^";]+)"?/)?.[1] || path.split("/").pop().replace(/^$/, "download") || "download";
   const url = URL.createObjectURL(await response.blob());
-  const link = Object.assign(document.createElement("a"), { href: url, download: name.includes(".") ? name : `${name}.html` });
+  const link = el("a", { href: url, download: name.includes(".") ? name : `${name}.html` });
   document.body.append(link);
   link.click();
   link.remove();

@@ -242,13 +242,11 @@ export class HubConnection extends EventTarget {
         return;
       case "event":
         if (!this.state) return;
-        this._emit("state", mergeFrame(this.state, frame));
+        this._emit("state", mergeFrame(this.state, frame, this.identity.shared));
         return;
     }
   }
 }
-
-const SHARED = ["event", "totals", "floor", "agenda", "agencies", "deadlines"];
 
 /** A snapshot as the pages hold it: sites and questions in Maps keyed by id (insertion order kept). */
 function toState(snapshot) {
@@ -259,14 +257,17 @@ function toState(snapshot) {
   };
 }
 
-/** Merge a pushed frame in place; return which ids changed so pages re-render only those. */
-function mergeFrame(state, frame) {
+/**
+ * Merge a pushed frame in place; return which ids changed so pages re-render only those. `shared` is the list of
+ * shared parts the hub named in auth_ok: each present is replaced whole, but for `timeline_tail`, which extends the
+ * timeline.
+ */
+function mergeFrame(state, frame, shared) {
   state.seq = Math.max(state.seq, frame.seq);
-  for (const key of SHARED) if (key in frame) state[key] = frame[key];
-  const tail = frame.timeline_tail || [];
-  if (tail.length) {
-    // The hub re-sends the last points only: drop ours from the first of them on, then take theirs.
-    state.timeline = (state.timeline || []).filter((point) => point[0] < tail[0][0]).concat(tail);
+  for (const key of shared) {
+    if (!(key in frame)) continue;
+    if (key === "timeline_tail") mergeTail(state, frame.timeline_tail);
+    else state[key] = frame[key];
   }
   for (const site of frame.sites || []) state.sites.set(site.id, site);
   for (const q of frame.questions || []) state.questions.set(q.id, q);
@@ -276,6 +277,11 @@ function mergeFrame(state, frame) {
     questions: (frame.questions || []).map((q) => q.id),
     frame,
   };
+}
+
+/** The hub re-sends the timeline's last points only: drop ours from the first of them on, then take theirs. */
+function mergeTail(state, tail) {
+  if (tail.length) state.timeline = (state.timeline || []).filter((point) => point[0] < tail[0][0]).concat(tail);
 }
 
 /** Start a page: read (or ask for) the token, connect, and keep the `[data-connection]` banner current. */

@@ -2,15 +2,15 @@
 
 import { strings as chairStrings } from "./chair-strings.js";
 import { watchDeadlines } from "./deadlines-panel.js";
+import { $, el, frameLoop, put, toast } from "./dom.js";
 import { wireDownloads, wireReportLinks } from "./download.js";
 import { startPage } from "./hub.js";
 import { fmtDuration, fmtNumber, fmtTime, fold, langSwitch, register, t, translate } from "./i18n.js";
 import { strings } from "./moderator-strings.js";
-import { incidentText, OPEN, secondsSince, speakingBySite } from "./view.js";
+import { incidentText, OPEN, secondsSince } from "./view.js";
 
 register(chairStrings);
 register(strings);
-const $ = (id) => document.getElementById(id);
 
 // What the hub allows (hub/state.py TRANSITIONS); the hub stays the judge, this only hides useless buttons.
 const MOVES = {
@@ -36,27 +36,7 @@ let conn;
 const cards = new Map(); // question id -> article
 const topics = new Map(); // topic id -> {el, list, counts}
 const dirty = { questions: new Set(), sites: false, full: true };
-let scheduled = false;
 let incidentsKey = "";
-
-function put(node, text) {
-  if (node.textContent !== text) node.textContent = text;
-}
-
-function el(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function toast(text) {
-  const box = $("toast");
-  box.textContent = text;
-  box.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { box.hidden = true; }, 6000);
-}
 
 /** Send a command; failures are shown, never thrown at the user. */
 async function act(type, fields) {
@@ -78,13 +58,10 @@ function topicGroup(id) {
   let group = topics.get(id);
   if (group) return group;
   const topic = conn.state.config.topics.find((x) => x.id === id) ?? { id, name: id };
-  const section = el("section", "topic");
+  const counts = el("span", { className: "count" });
+  const list = el("div", { className: "cards" });
+  const section = el("section", { className: "topic" }, el("h3", {}, el("span", { textContent: topic.name }), counts), list);
   section.dataset.topic = id;
-  const h = el("h3");
-  const counts = el("span", "count");
-  h.append(el("span", "", topic.name), counts);
-  const list = el("div", "cards");
-  section.append(h, list);
   $("topics").append(section);
   group = { el: section, list, counts };
   topics.set(id, group);
@@ -99,7 +76,7 @@ function buildTopics() {
 }
 
 function agencySelect(q) {
-  const select = el("select", "agency");
+  const select = el("select", { className: "agency" });
   select.setAttribute("aria-label", t("mod.agency"));
   select.append(new Option(t("mod.no_agency"), ""));
   for (const a of conn.state.config.agencies) select.append(new Option(a.short || a.name, a.id));
@@ -110,7 +87,7 @@ function agencySelect(q) {
 function renderCard(q) {
   let card = cards.get(q.id);
   if (!card) {
-    card = el("article", "q");
+    card = el("article", { className: "q" });
     card.dataset.question = q.id;
     card.tabIndex = -1;
     cards.set(q.id, card);
@@ -121,50 +98,49 @@ function renderCard(q) {
   if (card.dataset.seq === String(q.seq) && !card.relabel) return card;
   card.dataset.seq = String(q.seq);
   card.relabel = false;
-  const head = el("header");
-  head.append(el("span", "qid", q.id), el("span", `badge st-${q.status}`, t(`q.${q.status}`)),
-    el("span", "site", siteName(q.site)), el("span", "who", [q.delegate?.name, q.delegate?.unit].filter(Boolean).join(", ")));
-  if (q.wants_to_speak) head.append(el("span", "flag", t("mod.wants_to_speak")));
-  if (q.origin === "pre") head.append(el("span", "flag pre", t("mod.pre")));
-  const spoken = el("span", "spoken");
+  const head = el("header", {}, el("span", { className: "qid", textContent: q.id }),
+    el("span", { className: `badge st-${q.status}`, textContent: t(`q.${q.status}`) }),
+    el("span", { className: "site", textContent: siteName(q.site) }),
+    el("span", { className: "who", textContent: [q.delegate?.name, q.delegate?.unit].filter(Boolean).join(", ") }));
+  if (q.wants_to_speak) head.append(el("span", { className: "flag", textContent: t("mod.wants_to_speak") }));
+  if (q.origin === "pre") head.append(el("span", { className: "flag pre", textContent: t("mod.pre") }));
+  const spoken = el("span", { className: "spoken" });
   spoken.dataset.onAir = q.status === "on_air" ? q.on_air_at ?? "" : "";
   spoken.dataset.base = String(q.spoken_seconds || 0);
   head.append(spoken);
-  const body = [head, el("p", "text", q.text)];
+  const body = [head, el("p", { className: "text", textContent: q.text })];
   const notes = [];
   if (q.co_askers?.length) notes.push(t("mod.co_askers", { list: q.co_askers.map((a) => `${a.name} (${siteName(a.site)})`).join("; ") }));
   if (q.merged_into) notes.push(t("mod.merged_into", { id: q.merged_into }));
   if (q.reason) notes.push(t("mod.reason", { reason: q.reason }));
   if (q.due) notes.push(t("mod.due", { agency: agencyName(q.agency), due: q.due }));
   if (q.answer_note) notes.push(t("mod.answer_note", { note: q.answer_note }));
-  if (notes.length) body.push(el("p", "notes", notes.join(" · ")));
-  body.push(controls(q), el("div", "subform"));
+  if (notes.length) body.push(el("p", { className: "notes", textContent: notes.join(" · ") }));
+  body.push(controls(q), el("div", { className: "subform" }));
   card.replaceChildren(...body);
   tickSpoken(spoken, conn.serverNow());
   return card;
 }
 
 function controls(q) {
-  const bar = el("div", "controls");
+  const bar = el("div", { className: "controls" });
   if (q.status !== "merged" && q.status !== "answered_written") bar.append(agencySelect(q));
   if (q.status === "queued" || q.status === "submitted") {
     for (const [dir, label] of [["up", "↑"], ["down", "↓"]]) {
-      const b = el("button", "move", label);
-      b.type = "button";
+      const b = el("button", { type: "button", className: "move", textContent: label });
       b.dataset.move = dir;
       b.setAttribute("aria-label", t(`act.${dir}`));
       bar.append(b);
     }
   }
   for (const status of MOVES[q.status] ?? []) {
-    const b = el("button", status === "on_air" ? "primary" : "", t(q.status === "submitted" && status === "queued" ? "act.approve" : `act.${status}`));
-    b.type = "button";
+    const label = t(q.status === "submitted" && status === "queued" ? "act.approve" : `act.${status}`);
+    const b = el("button", { type: "button", className: status === "on_air" ? "primary" : "", textContent: label });
     b.dataset.act = status;
     bar.append(b);
   }
   if (MERGEABLE.has(q.status)) {
-    const b = el("button", "", t("act.merge"));
-    b.type = "button";
+    const b = el("button", { type: "button", textContent: t("act.merge") });
     b.dataset.act = "merge";
     bar.append(b);
   }
@@ -253,19 +229,15 @@ async function onCardClick(e) {
 }
 
 function confirmButtons(kind) {
-  const ok = el("button", "primary", t(`act.confirm_${kind}`));
-  ok.type = "button";
+  const ok = el("button", { type: "button", className: "primary", textContent: t(`act.confirm_${kind}`) });
   ok.dataset.confirm = kind;
-  const cancel = el("button", "", t("act.cancel"));
-  cancel.type = "button";
+  const cancel = el("button", { type: "button", textContent: t("act.cancel") });
   cancel.dataset.confirm = "cancel";
   return [ok, cancel];
 }
 
 function rejectForm(sub, q) {
-  const input = el("input");
-  input.maxLength = 1000;
-  input.placeholder = t("mod.reason_placeholder");
+  const input = el("input", { maxLength: 1000, placeholder: t("mod.reason_placeholder") });
   input.setAttribute("aria-label", t("mod.reason_placeholder"));
   sub.replaceChildren(input, ...confirmButtons("reject"));
   input.focus();
@@ -292,7 +264,7 @@ async function mergeForm(sub, q) {
     if (!seen.has(x.id) && x.topic === q.topic && MERGEABLE.has(x.status)) select.append(new Option(label(x), x.id));
   }
   if (!select.options.length) return toast(t("mod.nothing_to_merge"));
-  sub.replaceChildren(el("span", "", t("mod.merge_into")), select, ...confirmButtons("merge"));
+  sub.replaceChildren(el("span", { textContent: t("mod.merge_into") }), select, ...confirmButtons("merge"));
   select.focus();
 }
 
@@ -331,11 +303,11 @@ function renderIncidents(state) {
   incidentsKey = key;
   open.sort((a, b) => Date.parse(a[1].opened) - Date.parse(b[1].opened));
   $("incidents").replaceChildren(...open.map(([site, incident]) => {
-    const li = el("li");
+    const li = el("li", {}, el("strong", { className: "site", textContent: site.name }),
+      site.group ? el("span", { className: "group", textContent: site.group }) : null,
+      el("span", { className: "what", textContent: incidentText(incident) }),
+      el("span", { className: "since", textContent: t("now.since", { at: fmtTime(incident.opened, state.event.timezone) }) }));
     li.dataset.site = site.id;
-    li.append(el("strong", "site", site.name), ...(site.group ? [el("span", "group", site.group)] : []),
-      el("span", "what", incidentText(incident)),
-      el("span", "since", t("now.since", { at: fmtTime(incident.opened, state.event.timezone) })));
     return li;
   }));
   $("incidents-row").hidden = !open.length;
@@ -353,25 +325,18 @@ function renderAgenda(state) {
   if (document.activeElement !== phase) phase.value = state.event.phase;
 }
 
+/** Turns and seconds spoken per site, as the hub counts them (`floor.by_site`), most spoken first. */
 function renderSpeaking(state) {
-  const time = speakingBySite(state.questions.values());
-  const turns = new Map();
-  for (const q of state.questions.values()) if (q.on_air_at) turns.set(q.site, (turns.get(q.site) ?? 0) + 1);
-  const rows = [...state.sites.values()].filter((s) => turns.has(s.id))
-    .sort((a, b) => (time.get(b.id) ?? 0) - (time.get(a.id) ?? 0))
+  const spoken = state.floor?.by_site ?? {};
+  const rows = [...state.sites.values()].filter((s) => spoken[s.id])
+    .sort((a, b) => spoken[b.id].seconds - spoken[a.id].seconds)
     .map((s) => {
-      const tr = el("tr");
+      const tr = el("tr", {}, el("td", { textContent: s.name }), el("td", { className: "n", textContent: fmtNumber(spoken[s.id].turns) }),
+        el("td", { className: "n", textContent: fmtDuration(spoken[s.id].seconds) }));
       tr.dataset.site = s.id;
-      tr.append(el("td", "", s.name), el("td", "n", fmtNumber(turns.get(s.id))), el("td", "n", fmtDuration(time.get(s.id) ?? 0)));
       return tr;
     });
-  if (!rows.length) {
-    const tr = el("tr");
-    const td = el("td", "muted", t("mod.nobody_spoke"));
-    td.colSpan = 3;
-    tr.append(td);
-    rows.push(tr);
-  }
+  if (!rows.length) rows.push(el("tr", {}, el("td", { className: "muted", colSpan: 3, textContent: t("mod.nobody_spoke") })));
   $("speaking").replaceChildren(...rows);
 }
 
@@ -380,25 +345,17 @@ function renderSpeaking(state) {
 function buildAgencies(state) {
   const root = $("agencies");
   root.replaceChildren(...state.config.agencies.map((a) => {
-    const form = el("form", "agency-row");
+    const form = el("form", { className: "agency-row" });
     form.dataset.agency = a.id;
-    const status = el("select");
-    status.name = "status";
+    const status = el("select", { name: "status" });
     status.setAttribute("aria-label", `${a.name}: ${t("mod.agency_status")}`);
     status.append(new Option("—", ""), ...["head", "deputy", "absent"].map((s) => new Option(t(`agency.${s}`), s)));
-    const delegate = el("input");
-    delegate.name = "delegate";
-    delegate.maxLength = 200;
-    delegate.placeholder = t("mod.delegate");
+    const delegate = el("input", { name: "delegate", maxLength: 200, placeholder: t("mod.delegate") });
     delegate.setAttribute("aria-label", `${a.name}: ${t("mod.delegate")}`);
-    const report = el("label", "check");
-    const box = el("input");
-    box.type = "checkbox";
-    box.name = "written_report";
-    report.append(box, el("span", "", t("mod.written_report")));
-    const save = el("button", "", t("act.save"));
-    save.type = "submit";
-    form.append(el("strong", "name", a.short || a.name), status, delegate, report, save);
+    const report = el("label", { className: "check" }, el("input", { type: "checkbox", name: "written_report" }),
+      el("span", { textContent: t("mod.written_report") }));
+    const save = el("button", { type: "submit", textContent: t("act.save") });
+    form.append(el("strong", { className: "name", textContent: a.short || a.name }), status, delegate, report, save);
     return form;
   }));
 }
@@ -433,7 +390,7 @@ async function onImport(e) {
   const file = $("import-file").files[0];
   const out = $("import-result");
   if (!file) return;
-  out.replaceChildren(el("p", "muted", t("mod.importing")));
+  out.replaceChildren(el("p", { className: "muted", textContent: t("mod.importing") }));
   let answer;
   try {
     const response = await fetch("/api/questions/import", {
@@ -443,25 +400,18 @@ async function onImport(e) {
   } catch {
     answer = { ok: false, errors: [{ text: t("conn.offline") }] };
   }
-  const lines = [...(answer.errors ?? []), ...(answer.results ?? []).filter((r) => r.error)].map((x) => el("li", "", x.text));
+  const lines = [...(answer.errors ?? []), ...(answer.results ?? []).filter((r) => r.error)].map((x) => el("li", { textContent: x.text }));
   const summary = answer.ok
     ? t("mod.imported", { n: fmtNumber(answer.imported), same: fmtNumber(answer.unchanged) })
     : t("mod.import_failed", { n: fmtNumber(lines.length) });
-  const list = el("ul", "errors");
-  list.append(...lines);
-  out.replaceChildren(el("p", answer.ok ? "ok" : "bad", summary), list);
+  out.replaceChildren(el("p", { className: answer.ok ? "ok" : "bad", textContent: summary }), el("ul", { className: "errors" }, ...lines));
 }
 
 // -- the frame loop ---------------------------------------------------------------------------
 
-function schedule() {
-  if (scheduled) return;
-  scheduled = true;
-  requestAnimationFrame(flush);
-}
+const schedule = frameLoop(flush);
 
 function flush() {
-  scheduled = false;
   const state = conn.state;
   if (!state) return;
   if (dirty.full) {

@@ -2,47 +2,13 @@
 // through network cuts. Every change goes through the durable outbox (sent once, by op_id); counts
 // shown include what is still waiting to be sent, folded the same way the hub folds them.
 
+import { $, el } from "./dom.js";
 import { startPage } from "./hub.js";
 import { fmtNumber, fmtPercent, fmtTime, langSwitch, register, t, translate } from "./i18n.js";
+import { strings } from "./registrar-strings.js";
 
-register({
-  vi: {
-    title: "Thư ký điểm cầu", "att.title": "Điểm danh", "att.present": "Có mặt", "att.expected": "dự kiến",
-    "att.recount": "Đếm lại", "att.recount.label": "Số đếm lại — {name}",
-    "att.capacity": "Vượt sức chứa: {present} người, hội trường có {capacity} chỗ",
-    "ask.title": "Câu hỏi từ hội trường", "ask.name": "Họ tên đại biểu", "ask.unit": "Đơn vị",
-    "ask.topic": "Nhóm vấn đề", "ask.text": "Nội dung câu hỏi", "ask.agency": "Cơ quan trả lời (nếu biết)",
-    "ask.agency.none": "— Chưa xác định —", "ask.speak": "Đại biểu muốn phát biểu trực tiếp",
-    "ask.send": "Gửi câu hỏi", "ask.saved": "Đã lưu câu hỏi của {name}; đang gửi…",
-    "ask.saved.offline": "Đã lưu câu hỏi của {name}; sẽ tự gửi khi có mạng.",
-    "ask.sent": "Đã gửi câu hỏi của {name}.", "att.recount.placeholder": "Số người",
-    "mine.title": "Câu hỏi của điểm cầu", "mine.none": "Chưa có câu hỏi nào.", "mine.pending": "Chờ gửi",
-    "mine.speak": "muốn phát biểu", "mine.due": "hạn trả lời {date}",
-    "outbox.n": "{n} thay đổi chờ gửi", "outbox.now": "Gửi lại ngay", "failed": "Không gửi được: {message}",
-    "ask.closed": "Hội nghị đã kết thúc: không nhận thêm câu hỏi từ hội trường.",
-    "ask.refused.closed": "Không gửi được câu hỏi của {name}: hội nghị đã kết thúc, không nhận thêm câu hỏi từ hội trường.",
-    "nosite": "Mã truy cập này không gắn với điểm cầu nào; hãy dùng đường dẫn dành cho thư ký điểm cầu.",
-  },
-  en: {
-    title: "Site registrar", "att.title": "Attendance", "att.present": "Present", "att.expected": "expected",
-    "att.recount": "Recount", "att.recount.label": "Recounted number — {name}",
-    "att.capacity": "Over capacity: {present} people, the hall has {capacity} seats",
-    "ask.title": "Questions from the floor", "ask.name": "Delegate's full name", "ask.unit": "Unit",
-    "ask.topic": "Topic group", "ask.text": "Question", "ask.agency": "Answering agency (if known)",
-    "ask.agency.none": "— Not decided —", "ask.speak": "The delegate wants to speak live",
-    "ask.send": "Submit question", "ask.saved": "Saved {name}'s question; sending…",
-    "ask.saved.offline": "Saved {name}'s question; it will be sent when the network is back.",
-    "ask.sent": "{name}'s question was sent.", "att.recount.placeholder": "People",
-    "mine.title": "This site's questions", "mine.none": "No questions yet.", "mine.pending": "Waiting to send",
-    "mine.speak": "wants to speak", "mine.due": "answer due {date}",
-    "outbox.n": "{n} changes waiting to be sent", "outbox.now": "Send now", "failed": "Not sent: {message}",
-    "ask.closed": "The meeting has closed: no more questions are taken from the floor.",
-    "ask.refused.closed": "{name}'s question was not sent: the meeting has closed and takes no more questions from the floor.",
-    "nosite": "This access token is not bound to a site; use the registrar link for your site.",
-  },
-});
+register(strings);
 
-const $ = (selector) => document.querySelector(selector);
 const DELTAS = [-1, 1, 10];
 const conn = await startPage();
 // What the page needs to draw itself before the hub answers (after a reload with the network down).
@@ -71,12 +37,6 @@ function closed() {
   return (conn.state?.event.phase ?? meta?.phase) === "closed";
 }
 
-function el(tag, props = {}, ...children) {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children.filter((c) => c != null));
-  return node;
-}
-
 /** This site's counts as the hub will have them once the outbox is sent (the hub's fold, replayed). */
 function counts() {
   const counted = { ...(conn.state?.sites.get(meta.site)?.attendance ?? meta.siteView.attendance) };
@@ -90,7 +50,7 @@ function counts() {
 }
 
 function drawCategories() {
-  const box = $("#categories");
+  const box = $("categories");
   box.replaceChildren(...meta.config.categories.map((c) => {
     const buttons = DELTAS.map((d) => el("button", {
       type: "button", textContent: d > 0 ? `+${d}` : `−${-d}`, onclick: () => add(c.id, d),
@@ -127,17 +87,17 @@ function renderAttendance() {
     row.querySelector(".count").textContent = fmtNumber(n);
   }
   const site = conn.state?.sites.get(meta.site) ?? meta.siteView;
-  $("#present").textContent = fmtNumber(present);
-  $("#expected").textContent = fmtNumber(site.expected);
-  $("#percent").textContent = `(${fmtPercent(present, site.expected)})`;
+  $("present").textContent = fmtNumber(present);
+  $("expected").textContent = fmtNumber(site.expected);
+  $("percent").textContent = `(${fmtPercent(present, site.expected)})`;
   const over = site.capacity != null && present > site.capacity;
-  $("#capacity").hidden = !over;
-  if (over) $("#capacity").textContent = t("att.capacity", { present: fmtNumber(present), capacity: fmtNumber(site.capacity) });
+  $("capacity").hidden = !over;
+  if (over) $("capacity").textContent = t("att.capacity", { present: fmtNumber(present), capacity: fmtNumber(site.capacity) });
 }
 
 /** The agencies, short name first (what a phone's narrow select still shows), and "not decided". */
 function drawAgencies() {
-  const select = $("#question-form").agency;
+  const select = $("question-form").agency;
   const chosen = select.value;
   const options = meta.config.agencies.map((x) => el("option", {
     value: x.id, textContent: x.short ? `${x.short} — ${x.name}` : x.name,
@@ -148,8 +108,8 @@ function drawAgencies() {
 
 /** The topics as choices that wrap: a select cuts long topic names off on a phone. */
 function drawTopics() {
-  const chosen = $("#topics input:checked")?.value;
-  $("#topics").replaceChildren(...meta.config.topics.map((topic) => el("label", { className: "choice" },
+  const chosen = document.querySelector("#topics input:checked")?.value;
+  $("topics").replaceChildren(...meta.config.topics.map((topic) => el("label", { className: "choice" },
     el("input", { type: "radio", name: "topic", value: topic.id, required: true, checked: topic.id === chosen }),
     el("span", { textContent: topic.name }))));
 }
@@ -173,22 +133,22 @@ function questionItem(q, pending) {
 function renderQuestions() {
   const pending = conn.outbox().filter((e) => e.type === "question.submit" && e.fields.site === meta.site);
   const mine = [...(conn.state?.questions.values() ?? [])].filter((q) => q.site === meta.site).reverse();
-  $("#questions").replaceChildren(...pending.reverse().map((e) => questionItem(e.fields, true)),
+  $("questions").replaceChildren(...pending.reverse().map((e) => questionItem(e.fields, true)),
     ...mine.map((q) => questionItem(q, false)));
-  $("#no-questions").hidden = pending.length + mine.length > 0;
+  $("no-questions").hidden = pending.length + mine.length > 0;
 }
 
 function renderOutbox() {
   const n = conn.outbox().length;
-  $("#outbox").hidden = n === 0;
-  $("#outbox").textContent = t("outbox.n", { n: fmtNumber(n) });
-  $("#send-now-bar").hidden = n === 0 || conn.status === "online" || conn.status === "denied";
+  $("outbox").hidden = n === 0;
+  $("outbox").textContent = t("outbox.n", { n: fmtNumber(n) });
+  $("send-now-bar").hidden = n === 0 || conn.status === "online" || conn.status === "denied";
 }
 
 function renderClosed() {
   const shut = closed();
-  $("#closed").hidden = !shut;
-  for (const control of $("#question-form").elements) control.disabled = shut;
+  $("closed").hidden = !shut;
+  for (const control of $("question-form").elements) control.disabled = shut;
 }
 
 let drawnFor = null;
@@ -196,7 +156,7 @@ function render() {
   if (!meta) return;
   if (drawnFor !== meta.config) {
     drawnFor = meta.config;
-    $("#site-name").textContent = meta.siteView.name;
+    $("site-name").textContent = meta.siteView.name;
     drawCategories();
     drawTopics();
     drawAgencies();
@@ -215,11 +175,11 @@ function problem(key, vars = {}) {
 }
 
 function showProblem() {
-  $("#problem").hidden = !trouble;
-  $("#problem").textContent = trouble ? t(trouble.key, trouble.vars) : "";
+  $("problem").hidden = !trouble;
+  $("problem").textContent = trouble ? t(trouble.key, trouble.vars) : "";
 }
 
-$("#question-form").addEventListener("submit", (e) => {
+$("question-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const form = e.target;
   const name = form.delegate.value.trim();
@@ -233,13 +193,13 @@ $("#question-form").addEventListener("submit", (e) => {
   conn.submit("question.submit", fields);
   form.reset();
   topic.checked = true;
-  $("#counter").textContent = `0 / ${fmtNumber(2000)}`;
-  $("#form-status").textContent = t(conn.status === "online" ? "ask.saved" : "ask.saved.offline", { name });
+  $("counter").textContent = `0 / ${fmtNumber(2000)}`;
+  $("form-status").textContent = t(conn.status === "online" ? "ask.saved" : "ask.saved.offline", { name });
   render();
 });
 
-$("#question-form").text.addEventListener("input", (e) => {
-  $("#counter").textContent = `${fmtNumber(e.target.value.length)} / ${fmtNumber(2000)}`;
+$("question-form").text.addEventListener("input", (e) => {
+  $("counter").textContent = `${fmtNumber(e.target.value.length)} / ${fmtNumber(2000)}`;
 });
 
 /** An answer arrived for an outbox entry: show its effect now, before the next pushed frame. */
@@ -250,12 +210,12 @@ conn.addEventListener("sent", ({ detail }) => {
     const refused = question && error.code === "conflict" && closed();
     if (refused) problem("ask.refused.closed", { name: entry.fields.delegate.name });
     else problem("failed", { message: error.message });
-    if (question) $("#form-status").textContent = "";
+    if (question) $("form-status").textContent = "";
   } else if (entry.type.startsWith("attendance.") && conn.state) {
     const site = conn.state.sites.get(result.site);
     site.attendance = { ...site.attendance, [result.category]: result.count };
   } else if (question) {
-    $("#form-status").textContent = t("ask.sent", { name: entry.fields.delegate.name });
+    $("form-status").textContent = t("ask.sent", { name: entry.fields.delegate.name });
     if (conn.state && !conn.state.questions.has(result.question)) {
       conn.state.questions.set(result.question, { id: result.question, status: "submitted", ...entry.fields });
     }
@@ -272,14 +232,14 @@ conn.addEventListener("state", () => {
 });
 conn.addEventListener("outbox", render);
 conn.addEventListener("status", renderOutbox);
-$("#send-now").addEventListener("click", () => conn.reconnectNow());
+$("send-now").addEventListener("click", () => conn.reconnectNow());
 window.addEventListener("langchange", () => {
   drawnFor = null;
-  $("#form-status").textContent = "";
+  $("form-status").textContent = "";
   showProblem();
   render();
 });
 
-langSwitch($("#lang"));
+langSwitch($("lang"));
 translate();
 render();

@@ -2,6 +2,7 @@
 // token from the URL fragment (so it never reaches a request line or a log), fetches the rendered
 // report with `Authorization: Bearer`, shows it in place, and downloads the workbook, CSV and JSON
 // the same way. Scripts skip all this and send the header themselves.
+import { $, el } from "./dom.js";
 import { askToken, readToken } from "./hub.js";
 import { langFromAddress } from "./i18n.js";
 
@@ -9,7 +10,7 @@ const ASK = "Mã truy cập (quản trị, thư ký hoặc chủ trì) / Access 
 const lang = langFromAddress(); // the switch below is a link to ?lang=; without one, this browser's last choice
 
 function say(text) {
-  const status = document.getElementById("report-status");
+  const status = $("report-status");
   if (status) status.textContent = text;
 }
 
@@ -24,7 +25,7 @@ async function download(link, token) {
     return;
   }
   const url = URL.createObjectURL(await response.blob());
-  const save = Object.assign(document.createElement("a"), { href: url, download: link.dataset.download });
+  const save = el("a", { href: url, download: link.dataset.download });
   document.body.append(save);
   save.click();
   save.remove();

@@ -2,57 +2,16 @@
 // the hall's own status live. Changes go through the durable outbox (sent once, by op_id); while the
 // page is open and online it also sends heartbeats with the measured round trip to the hub.
 
+import { $, el } from "./dom.js";
 import { startPage } from "./hub.js";
 import { fmtNumber, fmtTime, langSwitch, register, t, translate } from "./i18n.js";
+import { strings } from "./technician-strings.js";
 
-register({
-  vi: {
-    title: "Kỹ thuật điểm cầu", "st.title": "Trạng thái điểm cầu", "st.link": "Đường truyền tới hub",
-    "st.heartbeat": "Tín hiệu gần nhất", "st.video": "Cầu truyền hình", "st.since": "từ {time}",
-    "link.good": "Tốt — {ms} ms", "link.poor": "Chậm — {ms} ms", "video.none": "Không theo dõi",
-    "hint.offline": "Nhận ca và đánh dấu các mục kiểm tra để báo sẵn sàng.",
-    "hint.missing": "Còn thiếu: {items}.", "hint.video": "Cầu truyền hình không thấy hình của điểm cầu này dù mục “{item}” đã đạt.",
-    "hint.no_video": "Điểm cầu đã vào cầu truyền hình nhưng không có hình (camera chưa bật) dù mục “{item}” đã đạt.",
-    "hint.incidents": "Còn {n} sự cố chưa khắc phục.", "hint.lost": "Hub không nhận được tín hiệu từ điểm cầu này.",
-    "hint.ready": "Điểm cầu đã sẵn sàng.",
-    "ci.title": "Nhận ca trực kỹ thuật", "ci.name": "Họ tên kỹ thuật viên", "ci.phone": "Số điện thoại",
-    "ci.send": "Nhận ca", "ci.done": "Đã nhận ca: {name}, lúc {time}", "ci.pending": "Đã lưu, đang gửi…",
-    "cl.title": "Danh mục kiểm tra", "cl.first": "Nhận ca trước, sau đó đánh dấu từng mục.",
-    "cl.ok": "Đạt", "cl.notok": "Chưa đạt", "cl.unset": "Chưa báo", "cl.optional": "không bắt buộc",
-    "inc.title": "Báo sự cố", "inc.note": "Ghi chú (không bắt buộc)", "inc.open": "Sự cố đang xử lý",
-    "inc.none": "Không có sự cố.", "inc.close": "Đã khắc phục", "inc.since": "từ {time}", "inc.btn.other": "Khác",
-    "outbox.n": "{n} thay đổi chờ gửi", "failed": "Không gửi được: {message}",
-    "nosite": "Mã truy cập này không gắn với điểm cầu nào; hãy dùng đường dẫn dành cho kỹ thuật điểm cầu.",
-  },
-  en: {
-    title: "Site technician", "st.title": "Site status", "st.link": "Link to the hub", "st.heartbeat": "Last signal",
-    "st.video": "Video bridge", "st.since": "since {time}", "link.good": "Good — {ms} ms", "link.poor": "Slow — {ms} ms",
-    "video.none": "Not monitored", "hint.offline": "Check in and tick the checklist to report ready.",
-    "hint.missing": "Still missing: {items}.", "hint.video": "The video bridge does not see this site although “{item}” is ticked.",
-    "hint.no_video": "This site is in the video call but sends no picture (camera off) although “{item}” is ticked.",
-    "hint.incidents": "{n} incident(s) still open.", "hint.lost": "The hub gets no signal from this site.",
-    "hint.ready": "This site is ready.",
-    "ci.title": "Technician check-in", "ci.name": "Technician's full name", "ci.phone": "Phone number",
-    "ci.send": "Check in", "ci.done": "Checked in: {name}, at {time}", "ci.pending": "Saved, sending…",
-    "cl.title": "Checklist", "cl.first": "Check in first, then tick each item.", "cl.ok": "OK", "cl.notok": "Not OK",
-    "cl.unset": "Not reported", "cl.optional": "optional",
-    "inc.title": "Report a problem", "inc.note": "Note (optional)", "inc.open": "Open incidents",
-    "inc.none": "No incidents.", "inc.close": "Fixed", "inc.since": "since {time}", "inc.btn.other": "Other",
-    "outbox.n": "{n} changes waiting to be sent", "failed": "Not sent: {message}",
-    "nosite": "This access token is not bound to a site; use the technician link for your site.",
-  },
-});
+register(strings);
 
 const KINDS = ["audio", "video", "network", "power", "other"];
-const $ = (selector) => document.querySelector(selector);
 const conn = await startPage();
 let lastRtt = null;
-
-function el(tag, props = {}, ...children) {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children.filter((c) => c != null));
-  return node;
-}
 
 const siteId = () => conn.identity?.site;
 const mine = () => conn.state?.sites.get(siteId());
@@ -67,18 +26,18 @@ function checks(site) {
 }
 
 function renderStatus(site) {
-  const status = $("#status");
+  const status = $("status");
   status.className = `status status-${site.status}`;
   status.dataset.status = site.status;
   status.textContent = t(`status.${site.status}`);
-  $("#status-since").textContent = site.status_since ? t("st.since", { time: fmtTime(site.status_since, zone()) }) : "";
+  $("status-since").textContent = site.status_since ? t("st.since", { time: fmtTime(site.status_since, zone()) }) : "";
   const rtt = site.rtt_ms ?? lastRtt;
-  $("#link").textContent = site.link ? t(`link.${site.link}`, { ms: fmtNumber(Math.round(rtt)) }) : "–";
-  $("#link").dataset.link = site.link ?? "";
-  $("#heartbeat").textContent = fmtTime(site.last_heartbeat, zone(), { seconds: true });
-  $("#video").textContent = site.video ? t(`video.${site.video}`) : t("video.none");
-  $("#video").dataset.video = site.video ?? "";
-  $("#hint").textContent = hint(site);
+  $("link").textContent = site.link ? t(`link.${site.link}`, { ms: fmtNumber(Math.round(rtt)) }) : "–";
+  $("link").dataset.link = site.link ?? "";
+  $("heartbeat").textContent = fmtTime(site.last_heartbeat, zone(), { seconds: true });
+  $("video").textContent = site.video ? t(`video.${site.video}`) : t("video.none");
+  $("video").dataset.video = site.video ?? "";
+  $("hint").textContent = hint(site);
 }
 
 /** Why the site is not ready, in the technician's words. */
@@ -97,9 +56,9 @@ function hint(site) {
 }
 
 function renderCheckin(site) {
-  const form = $("#checkin-form");
+  const form = $("checkin-form");
   if (site.technician && document.activeElement?.form !== form && !form.technician.value) form.technician.value = site.technician;
-  const shown = $("#checked-in");
+  const shown = $("checked-in");
   shown.hidden = !site.checked_in && !pending("site.checkin").length;
   shown.textContent = site.checked_in
     ? t("ci.done", { name: site.technician, time: fmtTime(site.checked_in, zone()) }) : t("ci.pending");
@@ -108,8 +67,8 @@ function renderCheckin(site) {
 function renderChecklist(site) {
   const ticked = checks(site);
   const open = Boolean(site.checked_in || pending("site.checkin").length);
-  $("#checklist-note").hidden = open;
-  $("#checks").replaceChildren(...conn.state.config.checklist.map((item) => {
+  $("checklist-note").hidden = open;
+  $("checks").replaceChildren(...conn.state.config.checklist.map((item) => {
     const box = el("input", { type: "checkbox", checked: ticked[item.id] === true, disabled: !open, name: item.id });
     box.indeterminate = ticked[item.id] === undefined;
     box.addEventListener("change", () => {
@@ -127,7 +86,7 @@ function renderChecklist(site) {
 }
 
 function renderIncidents(site) {
-  $("#open-incidents").replaceChildren(...site.incidents.map((incident) => {
+  $("open-incidents").replaceChildren(...site.incidents.map((incident) => {
     const close = el("button", { type: "button", textContent: t("inc.close") });
     close.addEventListener("click", () => {
       conn.submit("site.incident", { site: siteId(), kind: incident.kind, open: false, incident: incident.id });
@@ -140,18 +99,18 @@ function renderIncidents(site) {
     li.dataset.kind = incident.kind;
     return li;
   }));
-  $("#no-incidents").hidden = site.incidents.length > 0;
+  $("no-incidents").hidden = site.incidents.length > 0;
 }
 
 function drawQuickButtons() {
-  $("#quick").replaceChildren(...KINDS.map((kind) => {
+  $("quick").replaceChildren(...KINDS.map((kind) => {
     const button = el("button", { type: "button", className: `kind-${kind}` });
     button.textContent = kind === "other" ? t("inc.btn.other") : t(`incident.${kind}`);
     button.dataset.kind = kind;
     button.addEventListener("click", () => {
       if (!siteId()) return;
-      conn.submit("site.incident", { site: siteId(), kind, open: true, note: $("#incident-note").value.trim() });
-      $("#incident-note").value = "";
+      conn.submit("site.incident", { site: siteId(), kind, open: true, note: $("incident-note").value.trim() });
+      $("incident-note").value = "";
     });
     return button;
   }));
@@ -159,15 +118,15 @@ function drawQuickButtons() {
 
 function renderOutbox() {
   const n = conn.outbox().length;
-  $("#outbox").hidden = n === 0;
-  $("#outbox").textContent = t("outbox.n", { n: fmtNumber(n) });
+  $("outbox").hidden = n === 0;
+  $("outbox").textContent = t("outbox.n", { n: fmtNumber(n) });
 }
 
 function render() {
   renderOutbox();
   const site = mine();
   if (!site) return;
-  $("#site-name").textContent = site.name;
+  $("site-name").textContent = site.name;
   renderStatus(site);
   renderCheckin(site);
   renderChecklist(site);
@@ -175,8 +134,8 @@ function render() {
 }
 
 function problem(message) {
-  $("#problem").hidden = !message;
-  $("#problem").textContent = message ?? "";
+  $("problem").hidden = !message;
+  $("problem").textContent = message ?? "";
 }
 
 /** One heartbeat with the round trip just measured; the hub judges the link from it. */
@@ -198,7 +157,7 @@ function heartbeatLoop() {
   }, seconds * 1000);
 }
 
-$("#checkin-form").addEventListener("submit", (e) => {
+$("checkin-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const form = e.target;
   const technician = form.technician.value.trim();
@@ -225,7 +184,7 @@ window.addEventListener("langchange", () => {
   render();
 });
 
-langSwitch($("#lang"));
+langSwitch($("lang"));
 translate();
 drawQuickButtons();
 render();

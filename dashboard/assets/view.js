@@ -62,15 +62,6 @@ export function questionsThatFit(secondsLeft, avgSeconds) {
   return Math.max(0, Math.floor(Math.max(0, secondsLeft) / avgSeconds));
 }
 
-/** Speaking time per site, from every question that has been on air. */
-export function speakingBySite(questions) {
-  const out = new Map();
-  for (const q of questions) {
-    if (q.spoken_seconds > 0) out.set(q.site, (out.get(q.site) ?? 0) + q.spoken_seconds);
-  }
-  return out;
-}
-
 /** Sort key for tiles: trouble first (longest in trouble on top), then other problems, then the rest in config order. */
 export function troubleRank(site) {
   if (TROUBLE.has(site.status)) return site.status === "lost" ? 0 : 1;

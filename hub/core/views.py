@@ -12,6 +12,10 @@ from typing import Any
 from hub.core.model import Question, iso
 from hub.core.state import TIMELINE_VIEW_POINTS, State
 
+# The parts every view holds whole (shared_view), and as a pushed frame carries them (pushed_shared): the
+# timeline as its tail. auth_ok lists PUSHED_SHARED, so a client merges exactly what the hub pushes.
+SHARED_PARTS = ("event", "totals", "floor", "agenda", "agencies")
+PUSHED_SHARED = (*SHARED_PARTS, "timeline_tail")
 
 def question_visible(q: Question, agency: str | None) -> bool:
     return agency is None or q.agency == agency
@@ -83,9 +87,10 @@ def agenda_view(state: State) -> dict[str, Any]:
 
 
 def shared_view(state: State) -> dict[str, Any]:
-    """The parts every view holds whole: a pushed frame carries those that changed since the last one."""
-    return {"event": event_view(state), "totals": totals(state), "floor": floor_view(state),
-            "agenda": agenda_view(state), "agencies": dict(state.agencies)}
+    """The parts every view holds whole (SHARED_PARTS): a pushed frame carries those that changed since the last."""
+    parts = {"event": event_view, "totals": totals, "floor": floor_view, "agenda": agenda_view,
+             "agencies": lambda state: dict(state.agencies)}
+    return {key: parts[key](state) for key in SHARED_PARTS}
 
 
 def meta_view(state: State) -> dict[str, Any]:
@@ -108,7 +113,7 @@ def snapshot(state: State, agency: str | None = None) -> dict[str, Any]:
 
 
 def pushed_shared(state: State, timeline_from: int) -> dict[str, Any]:
-    """The shared parts as a pushed frame carries them: the timeline from point `timeline_from` on.
+    """The shared parts as a pushed frame carries them (PUSHED_SHARED): the timeline from point `timeline_from` on.
 
     Only the last point of the timeline ever moves, so a client that holds the point at `timeline_from`
     (settled when it last heard) drops it and what follows and appends the tail: it then holds the

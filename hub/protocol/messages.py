@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from hub.core.errors import InvalidFormat
+from hub.core.views import PUSHED_SHARED
 
 # Close codes: 1008 policy (auth, flood), 1009 too big, 1013 try again later (too slow to keep up).
 CLOSE_POLICY = 1008
@@ -67,7 +68,8 @@ def result_error(msg_id: int | None, code: str, message: str) -> dict[str, Any]:
 
 
 def auth_ok(role: str, site: str | None, agency: str | None) -> dict[str, Any]:
-    return {"type": "auth_ok", "role": role, "site": site, "agency": agency}
+    """Who the token is, and the shared parts pushed frames carry (`shared`): a client replaces exactly those."""
+    return {"type": "auth_ok", "role": role, "site": site, "agency": agency, "shared": list(PUSHED_SHARED)}
 
 
 def auth_invalid(message: str) -> dict[str, Any]:

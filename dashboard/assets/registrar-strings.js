@@ -1,0 +1,38 @@
+// Words of the site registrar's page, Vietnamese first.
+
+export const strings = {
+  vi: {
+    title: "Thư ký điểm cầu", "att.title": "Điểm danh", "att.present": "Có mặt", "att.expected": "dự kiến",
+    "att.recount": "Đếm lại", "att.recount.label": "Số đếm lại — {name}",
+    "att.capacity": "Vượt sức chứa: {present} người, hội trường có {capacity} chỗ",
+    "ask.title": "Câu hỏi từ hội trường", "ask.name": "Họ tên đại biểu", "ask.unit": "Đơn vị",
+    "ask.topic": "Nhóm vấn đề", "ask.text": "Nội dung câu hỏi", "ask.agency": "Cơ quan trả lời (nếu biết)",
+    "ask.agency.none": "— Chưa xác định —", "ask.speak": "Đại biểu muốn phát biểu trực tiếp",
+    "ask.send": "Gửi câu hỏi", "ask.saved": "Đã lưu câu hỏi của {name}; đang gửi…",
+    "ask.saved.offline": "Đã lưu câu hỏi của {name}; sẽ tự gửi khi có mạng.",
+    "ask.sent": "Đã gửi câu hỏi của {name}.", "att.recount.placeholder": "Số người",
+    "mine.title": "Câu hỏi của điểm cầu", "mine.none": "Chưa có câu hỏi nào.", "mine.pending": "Chờ gửi",
+    "mine.speak": "muốn phát biểu", "mine.due": "hạn trả lời {date}",
+    "outbox.n": "{n} thay đổi chờ gửi", "outbox.now": "Gửi lại ngay", "failed": "Không gửi được: {message}",
+    "ask.closed": "Hội nghị đã kết thúc: không nhận thêm câu hỏi từ hội trường.",
+    "ask.refused.closed": "Không gửi được câu hỏi của {name}: hội nghị đã kết thúc, không nhận thêm câu hỏi từ hội trường.",
+    "nosite": "Mã truy cập này không gắn với điểm cầu nào; hãy dùng đường dẫn dành cho thư ký điểm cầu.",
+  },
+  en: {
+    title: "Site registrar", "att.title": "Attendance", "att.present": "Present", "att.expected": "expected",
+    "att.recount": "Recount", "att.recount.label": "Recounted number — {name}",
+    "att.capacity": "Over capacity: {present} people, the hall has {capacity} seats",
+    "ask.title": "Questions from the floor", "ask.name": "Delegate's full name", "ask.unit": "Unit",
+    "ask.topic": "Topic group", "ask.text": "Question", "ask.agency": "Answering agency (if known)",
+    "ask.agency.none": "— Not decided —", "ask.speak": "The delegate wants to speak live",
+    "ask.send": "Submit question", "ask.saved": "Saved {name}'s question; sending…",
+    "ask.saved.offline": "Saved {name}'s question; it will be sent when the network is back.",
+    "ask.sent": "{name}'s question was sent.", "att.recount.placeholder": "People",
+    "mine.title": "This site's questions", "mine.none": "No questions yet.", "mine.pending": "Waiting to send",
+    "mine.speak": "wants to speak", "mine.due": "answer due {date}",
+    "outbox.n": "{n} changes waiting to be sent", "outbox.now": "Send now", "failed": "Not sent: {message}",
+    "ask.closed": "The meeting has closed: no more questions are taken from the floor.",
+    "ask.refused.closed": "{name}'s question was not sent: the meeting has closed and takes no more questions from the floor.",
+    "nosite": "This access token is not bound to a site; use the registrar link for your site.",
+  },
+};
