@@ -25,14 +25,15 @@ import aiohttp
 import websockets
 
 from hub.config import Config, load_config
+from hub.core.views import SHARED_PARTS
 from hub.tokens import TokenStore
 from sites.client import CommandFailed, HubClient
 
 from .crash import KON_TUM, backoff
 from .hubproc import HubProcess
 
-SHARED = ("event", "totals", "floor", "agenda", "agencies", "timeline")
-PUSHED = SHARED[:-1]  # event frames carry the timeline's tail only
+SHARED = (*SHARED_PARTS, "timeline")  # what a snapshot holds whole
+PUSHED = SHARED_PARTS  # event frames carry the timeline's tail only
 DASHBOARD_ROLES = ("chair", "viewer", "moderator")
 LIVE_ONLY = frozenset({"last_heartbeat", "rtt_ms"})
 
