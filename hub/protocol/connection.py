@@ -181,7 +181,8 @@ class Connection:
                 self.strikes += 1  # past FLOOD_STRIKES in a row, the read loop closes the connection
                 raise RateLimited("too many commands; slow down")
             self.strikes = 0
-            self._answer(msg_id, self.hub.dispatch(self.who, frame.pop("type", None), frame, frame.pop("op_id", None)))
+            type_, op_id = frame.pop("type", None), frame.pop("op_id", None)
+            self._answer(msg_id, self.hub.dispatch(self.who, type_, frame, op_id))
         except HubError as exc:
             self._answer(msg_id, exc)
         except Exception:
