@@ -12,10 +12,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 
+from hub.cli.backup import backup_command
 from hub.config import Config
 from hub.core import views
 from hub.core.state import State
-from hub.log.backup import backup_command, backup_database, parse_every, prune, schedule_backups, scheduled_name
+from hub.log.backup import backup_database, parse_every, prune, schedule_backups, scheduled_name
 from hub.tokens import TokenStore
 from hub.web.app import create_app
 from sites.client import HubClient

@@ -6,6 +6,7 @@ import click
 
 from hub import __version__
 from hub.cli.audit import audit_command
+from hub.cli.backup import backup_command
 from hub.cli.check_config import check_config
 from hub.cli.doctor import doctor_command
 from hub.cli.documents import documents_command
@@ -13,7 +14,6 @@ from hub.cli.import_questions import import_questions as import_questions_comman
 from hub.cli.report import report_command
 from hub.cli.serve import serve
 from hub.cli.tokens import access_sheet, token
-from hub.log.backup import backup_command
 from sites.agent import agent_command
 from sites.simulator import simulate_command
 

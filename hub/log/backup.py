@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
-
 log = logging.getLogger("diemcau.backup")
 UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -113,24 +111,3 @@ def schedule_backups(app: Any, db_path: Path, directory: Path, every: float, kee
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     app.cleanup_ctx.append(backups)
-
-
-@click.command("backup")
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The event database, e.g. the one a running hub serves.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The backup file to write.")
-def backup_command(db_path: Path, out: Path) -> None:
-    """Copy the event database consistently, safe while the hub is running.
-
-    \b
-    Example:
-      diemcau backup --db /var/lib/diemcau/kontum-2023.db --out /mnt/backup/kontum-2023-manual.db
-    Restore: stop the hub, copy the backup over the database (delete its -wal and -shm files), start it.
-    """
-    if out.resolve() == db_path.resolve():
-        raise click.ClickException("--out must not be the database itself")
-    try:
-        made = backup_database(db_path, out)
-    except (OSError, sqlite3.Error) as exc:
-        raise click.ClickException(f"backup failed: {exc}") from None
-    click.echo(f"{made.path}: seq {made.seq}, {made.size:,} bytes")
