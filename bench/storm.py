@@ -35,6 +35,7 @@ from .hubproc import HubProcess
 SHARED = (*SHARED_PARTS, "timeline")  # what a snapshot holds whole
 PUSHED = SHARED_PARTS  # event frames carry the timeline's tail only
 DASHBOARD_ROLES = ("chair", "viewer", "moderator")
+PROBE_TIMEOUT = 2.0
 LIVE_ONLY = frozenset({"last_heartbeat", "rtt_ms"})
 
 
@@ -122,15 +123,21 @@ class Peer:
 
 
 async def probe(ws_url: str, token: str, stop: asyncio.Event, latencies: list[float]) -> None:
-    """Connect and ping again and again through the storm; each round trip is recorded."""
+    """Connect and ping again and again through the storm; each round trip is recorded. Each attempt gives up
+    after PROBE_TIMEOUT, so one caught by the restart (a handshake the stopping hub never finishes) does not
+    sit out the whole storm."""
     while not stop.is_set():
         started = time.perf_counter()
+        client = HubClient(ws_url, token)
         try:
-            async with HubClient(ws_url, token) as client:
-                await client.call("ping")
+            await client.connect(open_timeout=PROBE_TIMEOUT)
+            await client.send("ping", timeout=PROBE_TIMEOUT)
             latencies.append(time.perf_counter() - started)
         except (OSError, asyncio.TimeoutError, websockets.WebSocketException, ConnectionError):
             pass  # the hub is restarting
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), PROBE_TIMEOUT)
         await asyncio.sleep(0.1)
 
 
