@@ -38,10 +38,6 @@ class Identity:
     agency: str | None = None
     label: str | None = None
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
 
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
