@@ -27,6 +27,7 @@ import orjson
 from hub.cli.serve import event_loop, quiet_collector
 from hub.config import load_config
 from hub.core.hub import Hub
+from hub.log.sqlite import SQLiteLog
 from hub.protocol.connection import Connection
 from hub.tokens import Identity
 from sites.client import new_op_id
@@ -76,7 +77,8 @@ OP_IDS: dict[str, Callable[[], str]] = {"time-ordered": new_op_id, "random": lam
 
 async def _measure(workdir: Path, commands: int, limits: dict[str, float], op_ids: str) -> dict[str, Any]:
     config = load_config(write_config(workdir / "cost.toml", sites=CONNECTIONS, limits=limits, event_id="cost"))
-    hub = Hub(config, workdir / f"cost-{op_ids}.db")
+    db_path = workdir / f"cost-{op_ids}.db"
+    hub = Hub(config, db_path, SQLiteLog(db_path, config.event.id))
     hub.log.start()
     category = config.categories[0].id
     transports, connections = [], []

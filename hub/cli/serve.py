@@ -78,14 +78,23 @@ def print_links(issued: list[IssuedToken], url: str) -> None:
               help="Also play a simulated meeting day against this hub (the demo), once a chair page connects.")
 @click.option("--speed", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
               help="With --simulate: how many times faster than real time.")
+@click.option("--nats", "nats_urls", callback=lambda c, p, v: _urls(v), metavar="URL[,URL...]",
+              help="Run as one node of a cluster on these NATS servers (JetStream); --db is then the node's "
+                   "local copy of the log.")
+@click.option("--node", "node_name", metavar="NAME", help="With --nats: this node's name, unique in the cluster.")
+@click.option("--public-url", metavar="URL",
+              help="With --nats: how clients reach this node (announced to them for failing over). "
+                   "Default: http://<host>:<port>.")
 def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int, certfile: str | None,
           keyfile: str | None, log_level: str, log_format: str, backup_dir: Path | None, backup_every: float,
-          backup_keep: int, simulate: bool, speed: float) -> None:
-    """Start the hub for one event.
+          backup_keep: int, simulate: bool, speed: float, nats_urls: list[str] | None, node_name: str | None,
+          public_url: str | None) -> None:
+    """Start the hub for one event, or one node of a cluster (--nats).
 
-    On a fresh database it creates the access tokens and prints one link per role, site and
-    agency (for more than 40 sites it writes them to a file next to the database instead).
-    Ctrl-C or SIGTERM stops it cleanly: queued changes are committed first, then the last seq is printed.
+    On a fresh database (a fresh cluster, with --nats) it creates the access tokens and prints one
+    link per role, site and agency (for more than 40 sites it writes them to a file next to the
+    database instead). Ctrl-C or SIGTERM stops it cleanly: queued changes are committed first, then
+    the last seq is printed.
     """
     interrupt_on_signals()  # while it starts; aiohttp's runner takes the signals over once it listens
     setup_logging(log_level, log_format)
@@ -100,10 +109,20 @@ def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int
             ssl_context.load_cert_chain(certfile, keyfile)
         except (ssl.SSLError, OSError) as exc:
             fail(f"cannot use {certfile} / {keyfile} for TLS ({exc}); give a PEM certificate and its private key")
-    app = create_app(config, db_path)
+    if (nats_urls is None) != (node_name is None):
+        fail("--nats and --node go together: each node of a cluster has a name")
+    if public_url is not None and nats_urls is None:
+        fail("--public-url is for a cluster node; a single hub takes [server] public_url from the config")
     url = base_url(config, host, port, tls=ssl_context is not None)
+    cluster = None
+    if nats_urls is not None and node_name is not None:
+        from hub.cluster.node import ClusterOptions
+
+        url = (public_url or f"{'https' if ssl_context else 'http'}://{host}:{port}").rstrip("/")
+        cluster = ClusterOptions(nats_urls, node_name, url)
+    app = create_app(config, db_path, cluster=cluster)
     store = TokenStore(db_path)
-    if store.is_empty():
+    if cluster is None and store.is_empty():
         announce_tokens(config, store, url, db_path)
     if backup_dir is not None:
         schedule_backups(app, db_path, backup_dir, backup_every, backup_keep)
@@ -168,6 +187,15 @@ def announce_tokens(config: Config, store: TokenStore, url: str, db_path: Path) 
 def setup_logging(level: str, fmt: str = "text") -> None:
     """One line per event that matters, with the time; tokens never appear (only their ids)."""
     configure_logging(level, fmt)
+
+
+def _urls(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    urls = [part.strip() for part in text.split(",") if part.strip()]
+    if not urls:
+        raise click.BadParameter("give one or more NATS URLs, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222")
+    return urls
 
 
 def _duration(text: str) -> float:

@@ -4,6 +4,9 @@ Every command comes through `dispatch`; every state change goes through `_store`
 event at once (so the next command sees it) and hands it to the log. Answers and pushes wait for the
 commit: the log's commit callback (`_written`) lets them go. A failed write rebuilds the state from
 the log, so memory never holds what the disk does not.
+
+In cluster mode (`hub.cluster.node`) one node decides: the others check and authorise each command,
+forward it to the deciding node, and fold what the log brings them (`_arrived`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
@@ -38,7 +41,6 @@ from hub.core.release import Release
 from hub.core.state import State
 from hub.log import snapshots as snapshot
 from hub.log.base import Event, EventLog, Refused
-from hub.log.sqlite import SQLiteLog
 from hub.protocol.fanout import Fanout
 from hub.protocol.messages import CLOSE_REVOKED
 from hub.tokens import Identity, TokenStore
@@ -51,6 +53,25 @@ Clock = Callable[[], float]
 LAG_PROBE_SECONDS = 0.1
 LOOP_STALL_SECONDS = 0.2  # a stop of the loop this long holds every answer and push: logged and counted
 GC_GENERATIONS = ("young", "middle", "full")
+
+
+class Cluster(Protocol):
+    """The other nodes, as the hub sees them in cluster mode (`hub.cluster.node.ClusterNode`)."""
+
+    name: str
+    deciding: bool  # this node holds the sequencer's lease: it decides commands and runs the status clock
+
+    def forward(self, who: Identity, type_: str, fields: dict[str, Any], op_id: str | None) -> Answer:
+        """Hand a checked command to the deciding node; the answer is ready once this node has folded it."""
+
+    def share_heartbeat(self, site: str, measurements: dict[str, Any]) -> None:
+        """Tell the other nodes of a heartbeat that is not stored."""
+
+    def urls(self) -> list[str]:
+        """The public URLs of the live nodes, this one included."""
+
+    def health(self) -> dict[str, Any]:
+        """The node's part of `/healthz`: its name, role, fold, engine."""
 
 
 @dataclass
@@ -69,13 +90,15 @@ class Stats:
 class Hub:
     """Owns the log, the folded state and the live connections of one event."""
 
-    def __init__(self, config: Config, db_path: str | Path, clock: Clock = time.time) -> None:
+    def __init__(self, config: Config, db_path: str | Path, log: EventLog, clock: Clock = time.time) -> None:
         self.config = config
         self.clock = clock
-        self.db_path = Path(db_path)
-        self.log: EventLog = SQLiteLog(self.db_path, config.event.id)
+        self.db_path = Path(db_path)  # the log's file on this machine (a cluster node's local copy)
+        self.log = log
         self.log.on_written(self._written)
+        self.log.on_arrival(self._arrived)
         self.tokens = TokenStore(self.db_path)
+        self.cluster: Cluster | None = None  # set by a cluster node; None: the one hub of its event
         self.state = State(config)
         self.connections: set[Connection] = set()
         self.awaiting_disk: set[Connection] = set()  # connections whose next answer waits for a commit
@@ -83,6 +106,7 @@ class Hub:
         self.fanout = Fanout(lambda: self.state, self.release, clock, config.limits.fanout_ms / 1000)
         self.bridge = (BridgePoller(config.bridge, config.sites, lambda site: self.state.sites[site].video, self.record)
                        if config.bridge is not None else None)
+        self._bridge_task: asyncio.Task[None] | None = None
         self.stats = Stats()
         self.started = clock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -103,20 +127,44 @@ class Hub:
         log.info("state rebuilt: seq %d, %d questions", state.seq, len(state.questions))
 
     async def start(self) -> None:
+        await self.log.open()  # a replicated log catches its local copy up here; what it brought is folded
         self.log.start()
         snapshots = snapshot.keep_snapshots(lambda: self.state, self.log, self.release.wait)
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("fanout", self.fanout.run()), ("status", self._status_loop()), ("revocations", self._revocation_loop()),
             ("snapshots", snapshots), ("loop lag", self._lag_loop()))]
-        if self.bridge is not None:
-            self._tasks.append(asyncio.create_task(self.bridge.run(), name="bridge"))
+        if self.deciding:
+            self._run_bridge(True)
 
     async def stop(self) -> None:
+        self._run_bridge(False)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.close_connections()
         await self.log.stop()
+
+    @property
+    def deciding(self) -> bool:
+        """Whether this hub decides commands and moves statuses with the clock: the one hub, or the sequencer."""
+        return self.cluster is None or self.cluster.deciding
+
+    def take_over(self) -> None:
+        """This node has just become the sequencer, its fold at the log's end: give every live site one timeout
+        to be heard here (so the switch itself marks none lost), and poll the bridge."""
+        self.state.grace(self.clock())
+        self._run_bridge(True)
+
+    def hand_over(self) -> None:
+        """This node no longer decides: the sequencer polls the bridge."""
+        self._run_bridge(False)
+
+    def _run_bridge(self, run: bool) -> None:
+        if run and self.bridge is not None and self._bridge_task is None:
+            self._bridge_task = asyncio.create_task(self.bridge.run(), name="bridge")
+        elif not run and self._bridge_task is not None:
+            self._bridge_task.cancel()
+            self._bridge_task = None
 
     async def close_connections(self) -> None:
         """Say "going away" to every client at once, so a shutdown never waits on open websockets."""
@@ -153,6 +201,8 @@ class Hub:
         first = self.state.ops.get(op_id) or self.log.find_op(op_id)
         if first is not None:
             return Answer(first, first["seq"])
+        if self.cluster is not None and not self.cluster.deciding:
+            return self.cluster.forward(who, spec.name, fields, op_id)
         planned = spec.handler(self.state, who, cmd)  # type: ignore[arg-type]
         return self._store(planned, who.token_id, op_id)
 
@@ -176,11 +226,21 @@ class Hub:
         due = site.last_stored_heartbeat is None or now - site.last_stored_heartbeat >= self.config.heartbeat.store_every_seconds
         gap_ends = site.checked_in is not None and site.status in ("offline", "lost")  # not an idle agent
         if due or link != site.link or gap_ends:
+            if not self.deciding:
+                return self.cluster.forward(who, "site.heartbeat", {"site": site.id, **measurements}, None)  # type: ignore[union-attr]
             return self._store(Planned("site.heartbeat", site.id, measurements), who.token_id, None)
-        result = self.state.heartbeat(site, now, measurements)
-        result["seq"] = self.state.seq
-        self._record_drift([site.id])
+        result = self.heard_heartbeat(site.id, measurements)
+        if self.cluster is not None:
+            self.cluster.share_heartbeat(site.id, measurements)
         return Answer(result)
+
+    def heard_heartbeat(self, site_id: str, measurements: dict[str, Any]) -> dict[str, Any]:
+        """A heartbeat not stored, heard here or on another node: the site is seen now."""
+        result = self.state.heartbeat(self.state.sites[site_id], self.clock(), measurements)
+        result["seq"] = self.state.seq
+        if self.deciding:
+            self._record_drift([site_id])
+        return result
 
     def _store(self, planned: Planned, actor: str | None, op_id: str | None) -> Answer:
         """Store one event, then the status moves it causes; its answer is ready once its write is."""
@@ -201,7 +261,10 @@ class Hub:
         return Answer(result, event.seq, write)
 
     async def settled(self, answer: Answer) -> dict[str, Any]:
-        """The command's result once it is durable; raises StoreError if its write failed."""
+        """The command's result once it is durable (and folded here); raises StoreError if its write failed, or
+        the deciding node's HubError for a forwarded command."""
+        if answer.write is not None:
+            await answer.write
         await self.release.wait(answer.seq)
         return answer.result
 
@@ -217,10 +280,29 @@ class Hub:
         if error is not None and not isinstance(error, Refused) and self.log.durable_seq < self.state.seq:
             log.error("event log write failed (%s); rebuilding state from the log", error)
             self.rebuild()
+        self.answers_ready()
+
+    def answers_ready(self) -> None:
+        """Send the answers the log (or a forwarded command's reply) has freed, and release the pushes it holds."""
         waiting, self.awaiting_disk = self.awaiting_disk, set()
         for conn in waiting:
             conn.send_answers()
         self.release.written()
+
+    def _arrived(self, events: list[Event]) -> None:
+        """Fold what the log brought from the stream (a cluster node): another node's events, or this one's own,
+        already folded when appended. A gap means this fold went astray: rebuild it from the log."""
+        state = self.state
+        for event in events:
+            if event.seq <= state.seq:
+                continue
+            if event.seq != state.seq + 1:
+                log.warning("fold at seq %d, the log brought seq %d; rebuilding", state.seq, event.seq)
+                self.rebuild()
+                break
+            state.apply(event)
+            log_event(state, event)
+        self.answers_ready()
 
     def record(self, type_: str, site: str | None, data: dict[str, Any]) -> None:
         """Store an event the hub itself observed (status changes, bridge presence); nobody awaits its answer."""
@@ -234,10 +316,12 @@ class Hub:
             self._append(Planned("site.status", site_id, {"status": status, "previous": previous}), "hub", None)
 
     async def _status_loop(self) -> None:
-        """Let the clock move statuses (a heartbeat that stops is `lost` within timeout + 1 s)."""
+        """Let the clock move statuses (a heartbeat that stops is `lost` within timeout + 1 s); in a cluster,
+        on the deciding node only."""
         while True:
             await asyncio.sleep(0.5)
-            self._record_drift()
+            if self.deciding:
+                self._record_drift()
 
     async def _lag_loop(self) -> None:
         """Watch how late the loop wakes a sleeper; log each stop of LOOP_STALL_SECONDS or more with the

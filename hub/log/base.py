@@ -45,6 +45,9 @@ class EventLog(Protocol):
     durable_seq: int  # every event up to here is committed (fsynced; on a quorum, for a replicated log)
     batches: int  # commits so far (each an fsync, or a round of acknowledgements)
 
+    async def open(self) -> None:
+        """Connect and bring the local copy up to the log's end, before `start` (a local file: nothing to do)."""
+
     def start(self) -> None:
         """Begin accepting appends from the running loop."""
 
@@ -68,6 +71,10 @@ class EventLog(Protocol):
 
     def on_written(self, callback: Callable[[BaseException | None], None]) -> None:
         """Call `callback` on the loop after each commit: None once durable, else the write error."""
+
+    def on_arrival(self, callback: Callable[[list[Event]], None]) -> None:
+        """Call `callback` on the loop with the events the log brought from elsewhere (a replicated log's
+        other writers, and this node's own echoed back); a log with one writer never calls it."""
 
     def observe(self, durable: Callable[[float], None], batch_size: Callable[[int], None]) -> None:
         """Be told each event's seconds from append to committed, and each commit's size."""

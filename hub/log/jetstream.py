@@ -78,6 +78,22 @@ def decode(payload: bytes) -> tuple[Event, dict[str, Any] | None]:
     return event, body["result"]
 
 
+async def with_leader(js: JetStreamContext, stream: str, seconds: float = CATCH_UP_SECONDS) -> StreamInfo:
+    """The stream's info once it has a leader: a stream just created answers its first appends with "no
+    responders" until its replicas have elected one."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            info = await js.stream_info(stream)
+            if info.cluster is None or info.cluster.leader:
+                return info
+        except (nats.errors.TimeoutError, ServiceUnavailableError):
+            pass
+        if asyncio.get_running_loop().time() >= deadline:
+            raise StoreError(f"stream {stream} has no leader after {seconds:g} s: are two of its three servers up?")
+        await asyncio.sleep(0.1)
+
+
 def _fail(future: asyncio.Future[None], error: BaseException) -> None:
     if not future.done():
         refused = isinstance(error, Refused)
@@ -130,6 +146,9 @@ class JetStreamLog:
     _mirrored: int = 0  # the last seq handed to the local copy (committed there: local.durable_seq)
     _acked: dict[str, tuple[int, dict[str, Any] | None]] = field(default_factory=dict)  # op_id: not yet in the copy
     _copy_waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
+    _arriving: list[Event] = field(default_factory=list)  # handed to the local copy, not yet committed there
+    _held: list[Event] = field(default_factory=list)  # committed there, kept from the hub while its own appends settle
+    _arrivals: list[Callable[[list[Event]], None]] = field(default_factory=list)
     _written: list[Callable[[BaseException | None], None]] = field(default_factory=list)
     _observers: list[tuple[Callable[[float], None], Callable[[int], None]]] = field(default_factory=list)
 
@@ -168,6 +187,12 @@ class JetStreamLog:
         except BaseException:
             await self._close()
             raise
+
+    @property
+    def connection(self) -> NATS:
+        """The NATS connection (after `open`), shared with the node's lease, forwarding and announcements."""
+        assert self._nc is not None, "await JetStreamLog.open() first"
+        return self._nc
 
     def start(self) -> None:
         """Accept appends from the running loop (after `open`)."""
@@ -211,13 +236,14 @@ class JetStreamLog:
                                  f"{self.stream} does not exist; not starting a new log under it: use another "
                                  "--db to start afresh") from None
             try:
-                return await self._js.add_stream(StreamConfig(
+                await self._js.add_stream(StreamConfig(
                     name=self.stream, subjects=[self.subject], num_replicas=self.replicas, storage=StorageType.FILE,
                     duplicate_window=DUPLICATE_WINDOW, allow_direct=True,
                     description=f"diemcau event log of {self.event_id}"))
             except APIError as exc:
                 raise StoreError(f"cannot create stream {self.stream} with {self.replicas} replicas "
                                  f"({exc.description}); every NATS server of the cluster must be up") from None
+            return await with_leader(self._js, self.stream)
         if info.config.subjects != [self.subject] or info.config.num_replicas != self.replicas:
             raise StoreError(f"stream {self.stream} exists with subjects {info.config.subjects} and "
                              f"{info.config.num_replicas} replicas, not [{self.subject!r}] and {self.replicas}")
@@ -324,6 +350,7 @@ class JetStreamLog:
                     await self._settle_failure(batch, error)
             finally:
                 self._unsettled -= 1
+                self._deliver()
 
     async def _acknowledged(self, batch: _Batch) -> BaseException | None:
         """None once every event of the batch is stored at its own seq; else the first event's error (the
@@ -407,6 +434,22 @@ class JetStreamLog:
         not published because a write before it failed)."""
         self._written.append(callback)
 
+    def on_arrival(self, callback: Callable[[list[Event]], None]) -> None:
+        """Call `callback` on the loop with the events the local copy took from the stream, in seq order: every
+        writer's, this node's own included (a follower folds them; a writer skips its own).
+
+        Held while this node's own appends are unsettled, and given after their settlement (and, after a
+        failure, after the rebuild it caused): an event of another writer is then never folded on top of
+        events of this node's that the stream refused.
+        """
+        self._arrivals.append(callback)
+
+    def _deliver(self) -> None:
+        if self._held and not self._unsettled:
+            arrived, self._held = self._held, []
+            for callback in self._arrivals:
+                callback(arrived)
+
     def observe(self, durable: Callable[[float], None], batch_size: Callable[[int], None]) -> None:
         """Be told each event's seconds from `append` to acknowledged, and each batch's size (metrics)."""
         self._observers.append((durable, batch_size))
@@ -458,6 +501,8 @@ class JetStreamLog:
             raise StoreError(f"stream {self.stream} holds seq {event.seq} at its seq {seq}: not a diemcau log")
         self.local.append(event, result)
         self._mirrored = seq
+        if self._arrivals:
+            self._arriving.append(event)
         return True
 
     def _copied(self, error: BaseException | None) -> None:
@@ -468,11 +513,18 @@ class JetStreamLog:
             log.error("%s: local copy %s failed (%s); copying again from seq %d", self.stream, self.path, error,
                       self.local.durable_seq + 1)
             self._mirrored = self.local.durable_seq
+            self._arriving.clear()
             if self._mirror_task is not None:
                 self._mirror_task.cancel()
                 self._mirror_task = asyncio.create_task(self._mirror(), name=f"{self.stream} mirror")
             return
         copied = self.local.durable_seq
+        self.durable_seq = max(self.durable_seq, copied)  # what came from the stream is on its quorum
+        if self._arriving:
+            cut = next((i for i, event in enumerate(self._arriving) if event.seq > copied), len(self._arriving))
+            self._held += self._arriving[:cut]
+            del self._arriving[:cut]
+            self._deliver()
         while self._acked:  # in seq order, as acknowledged
             op_id, (seq, _) = next(iter(self._acked.items()))
             if seq > copied:

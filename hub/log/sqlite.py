@@ -178,6 +178,12 @@ class SQLiteLog:
             if not batch:
                 await asyncio.sleep(poll_seconds)
 
+    async def open(self) -> None:
+        """Nothing to connect to: the file was opened with the log."""
+
+    def on_arrival(self, callback: Callable[[list[Event]], None]) -> None:
+        """The hub is this log's only writer: nothing arrives from elsewhere."""
+
     def start(self) -> None:
         """Start the writer thread; appends are accepted from the running loop only after this."""
         self._loop = asyncio.get_running_loop()

@@ -227,9 +227,13 @@ class Connection:
             self._room.set()
 
     def _result(self, msg_id: Any, answer: Answer) -> dict[str, Any]:
-        if answer.write is None or answer.write.exception() is None:
+        error = answer.write.exception() if answer.write is not None else None
+        if error is None:
             return result_ok(msg_id, answer.result)
-        log.error("command %s from %s failed to store: %s", msg_id, self.peer, answer.write.exception())
+        if isinstance(error, HubError):  # the deciding node refused a forwarded command
+            self.hub.stats.count(self.hub.stats.errors, error.code)
+            return result_error(msg_id, error.code, error.message)
+        log.error("command %s from %s failed to store: %s", msg_id, self.peer, error)
         self.hub.stats.count(self.hub.stats.errors, INTERNAL_ERROR)
         return result_error(msg_id, INTERNAL_ERROR, "the change could not be stored; retry with the same op_id")
 

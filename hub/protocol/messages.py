@@ -72,5 +72,10 @@ def auth_ok(role: str, site: str | None, agency: str | None) -> dict[str, Any]:
     return {"type": "auth_ok", "role": role, "site": site, "agency": agency, "shared": list(PUSHED_SHARED)}
 
 
+def nodes_frame(node: str, nodes: list[str]) -> dict[str, Any]:
+    """A cluster's live nodes changed: the URLs a client may fail over to (also in `auth_ok`)."""
+    return {"type": "nodes", "node": node, "nodes": nodes}
+
+
 def auth_invalid(message: str) -> dict[str, Any]:
     return {"type": "auth_invalid", "message": message}

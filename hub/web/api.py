@@ -15,11 +15,14 @@ from hub.web.responses import json_response, require
 
 async def healthz(request: web.Request) -> web.Response:
     hub = request.app[HUB]
-    return web.json_response({
+    health = {
         "status": "ok", "event": hub.config.event.id, "seq": hub.state.seq, "durable_seq": hub.log.durable_seq,
         "phase": hub.state.phase, "connections": len(hub.connections), "subscribers": len(hub.fanout.subscribers),
         "uptime_seconds": round(hub.clock() - hub.started, 1),
-    })
+    }
+    if hub.cluster is not None:
+        health.update(hub.cluster.health())
+    return web.json_response(health)
 
 
 async def api_state(request: web.Request) -> web.Response:

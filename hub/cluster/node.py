@@ -1,0 +1,207 @@
+"""One hub node of a cluster: its part in the lease, the commands it forwards or decides, the heartbeats
+and node announcements it shares over core NATS.
+
+Every node folds the one log (`JetStreamLog`, through `Hub._arrived`), serves websockets and pushes to
+its own dashboards. The node holding the lease is the sequencer: it decides every command, appends
+its events, runs the status clock and polls the bridge. The others forward what they receive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from hub.cluster.forward import Forwarder, Responder, command_subject
+from hub.cluster.lease import Lease
+from hub.core.errors import Answer
+from hub.core.hub import Hub
+from hub.log.jetstream import JetStreamLog
+from hub.protocol.messages import encode, nodes_frame
+from hub.tokens import Identity
+
+ANNOUNCE_SECONDS = 1.0
+NODE_GONE_SECONDS = 3.5  # a node not heard for this long is left out of the list clients fail over to
+TAKE_OVER_SECONDS = 30.0  # the new sequencer's local copy reaching the stream's end
+
+log = logging.getLogger("diemcau.cluster")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterOptions:
+    """What `serve --nats` says of this node."""
+
+    servers: list[str]
+    node: str
+    public_url: str
+
+
+@dataclass(slots=True)
+class Peer:
+    url: str
+    role: str
+    seq: int
+    heard: float
+
+
+class ClusterNode:
+    """Joins a hub to its cluster; the hub sees it as `hub.cluster`."""
+
+    def __init__(self, hub: Hub, log_: JetStreamLog, options: ClusterOptions) -> None:
+        self.hub, self.log, self.options = hub, log_, options
+        self.name, self.url = options.node, options.public_url.rstrip("/")
+        self.deciding = False
+        self.event_id = hub.config.event.id
+        self.peers: dict[str, Peer] = {}
+        self._subs: list[Subscription] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._shown: list[str] = []  # the node list as last pushed to clients
+        self.forwarder: Forwarder | None = None
+        self.responder: Responder | None = None
+        self.lease: Lease | None = None
+        self._role_task: asyncio.Task[None] | None = None
+
+    @property
+    def nc(self) -> NATS:
+        return self.log.connection
+
+    async def start(self) -> None:
+        """After the hub has started (its log open): contend for the lease, share heartbeats, announce."""
+        subject = command_subject(self.event_id)
+        self.forwarder = Forwarder(self.nc, subject, self.hub.answers_ready)
+        self.responder = Responder(self.nc, subject, self.hub.dispatch, self.hub.settled)
+        self.lease = Lease(self.nc.jetstream(), self.event_id, self.name, self.url, self._lease_changed)
+        await self.lease.open()
+        self._subs = [await self.nc.subscribe(f"diemcau.{self.event_id}.beat", cb=self._on_beat),
+                      await self.nc.subscribe(f"diemcau.{self.event_id}.nodes", cb=self._on_announce)]
+        self.hub.cluster = self
+        self._tasks = [asyncio.create_task(self.lease.run(), name="lease"),
+                       asyncio.create_task(self._announce_loop(), name="announce")]
+        log.info("node %s joined the cluster at %s (fold at seq %d)", self.name, self.nc.connected_url.netloc if self.nc.connected_url else "?",
+                 self.hub.state.seq)
+
+    async def stop(self) -> None:
+        """Hand the lease over at once, then leave."""
+        tasks = [*self._tasks, *([self._role_task] if self._role_task is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.lease is not None:
+            await self.lease.release()
+        self.deciding = False
+        if self.responder is not None:
+            await self.responder.stop()
+        if self.forwarder is not None:
+            await self.forwarder.stop()
+        for sub in self._subs:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:
+                log.debug("unsubscribe: %r", exc)
+
+    # -- the lease --------------------------------------------------------------------------------
+
+    def _lease_changed(self) -> None:
+        """From the lease: the role follows it in a task of its own, so the lease keeps renewing meanwhile."""
+        if self._role_task is None or self._role_task.done():
+            self._role_task = asyncio.create_task(self._follow_lease(), name="role")
+
+    async def _follow_lease(self) -> None:
+        assert self.lease is not None and self.responder is not None
+        while self.lease.held != self.deciding:
+            if self.lease.held:
+                try:
+                    seq = await self.log.sync(TAKE_OVER_SECONDS)  # fold everything stored before deciding anything
+                except Exception as exc:
+                    log.error("node %s cannot reach the log's end (%r): handing the lease back", self.name, exc)
+                    await self.lease.release()
+                    continue
+                if not self.lease.held:
+                    continue
+                self.deciding = True
+                self.hub.take_over()
+                await self.responder.start()
+                log.warning("node %s is the sequencer from seq %d", self.name, seq)
+            else:
+                self.deciding = False
+                await self.responder.stop()
+                self.hub.hand_over()
+                log.warning("node %s is a follower", self.name)
+            self._announce()
+
+    # -- commands and heartbeats -----------------------------------------------------------------
+
+    def forward(self, who: Identity, type_: str, fields: dict[str, Any], op_id: str | None) -> Answer:
+        assert self.forwarder is not None
+        return self.forwarder.forward(who, type_, fields, op_id)
+
+    def share_heartbeat(self, site: str, measurements: dict[str, Any]) -> None:
+        payload = orjson.dumps({"node": self.name, "site": site, "m": measurements})
+        asyncio.get_running_loop().create_task(self._publish(f"diemcau.{self.event_id}.beat", payload))
+
+    async def _publish(self, subject: str, payload: bytes) -> None:
+        try:
+            await self.nc.publish(subject, payload)
+        except Exception as exc:  # reconnecting: a heartbeat not shared is only a heartbeat missed
+            log.debug("not shared on %s (%r)", subject, exc)
+
+    async def _on_beat(self, msg: Msg) -> None:
+        body = orjson.loads(msg.data)
+        if body["node"] != self.name and body["site"] in self.hub.state.sites:
+            self.hub.heard_heartbeat(body["site"], body["m"])
+
+    # -- the node list ----------------------------------------------------------------------------
+
+    @property
+    def role(self) -> str:
+        return "sequencer" if self.deciding else "follower"
+
+    def urls(self) -> list[str]:
+        now = time.monotonic()
+        live = {self.url} | {peer.url for peer in self.peers.values() if now - peer.heard < NODE_GONE_SECONDS}
+        return sorted(live)
+
+    def sequencer(self) -> str | None:
+        """The node deciding commands, as far as this one knows."""
+        if self.deciding:
+            return self.name
+        holder = self.lease.holder if self.lease is not None else None
+        return holder.node or None if holder is not None else None
+
+    async def _announce_loop(self) -> None:
+        while True:
+            self._announce()
+            urls = self.urls()
+            if urls != self._shown:
+                self._shown = urls
+                frame = encode(nodes_frame(self.name, urls))
+                for conn in list(self.hub.connections):
+                    if conn.who is not None:
+                        conn.push(frame)
+            await asyncio.sleep(ANNOUNCE_SECONDS)
+
+    def _announce(self) -> None:
+        payload = orjson.dumps({"node": self.name, "url": self.url, "role": self.role, "seq": self.hub.state.seq,
+                                "ts": time.time()})
+        asyncio.get_running_loop().create_task(self._publish(f"diemcau.{self.event_id}.nodes", payload))
+
+    async def _on_announce(self, msg: Msg) -> None:
+        body = orjson.loads(msg.data)
+        if body["node"] != self.name:
+            self.peers[body["node"]] = Peer(body["url"], body["role"], body["seq"], time.monotonic())
+
+    def health(self) -> dict[str, Any]:
+        """What `/healthz` adds in cluster mode."""
+        nc = self.nc
+        return {"node": self.name, "role": self.role, "fold_seq": self.hub.state.seq, "sequencer": self.sequencer(),
+                "engine": {"connected": nc.is_connected, "server": nc.connected_url.netloc if nc.connected_url else None,
+                           "stream": self.log.stream, "durable_seq": self.log.durable_seq},
+                "nodes": {name: {"url": p.url, "role": p.role, "seq": p.seq} for name, p in self.peers.items()
+                          if time.monotonic() - p.heard < NODE_GONE_SECONDS}}
