@@ -204,6 +204,21 @@ async def test_killing_any_one_process_loses_nothing_acknowledged(cluster: Local
     assert pushed["totals"] == state["totals"]
     await watcher.close()
 
+    health = {name: node.health() for name, node in cluster.hubs.items()}
+    assert sorted(h["role"] for h in health.values()) == ["follower", "follower", "sequencer"], health
+    assert all(h["fold_seq"] == state["seq"] and h["engine"]["connected"] for h in health.values()), health
+    counts = {name: metrics(node.url, tokens["admin"]) for name, node in cluster.hubs.items()}
+    assert sum(c["diemcau_cluster_takeovers_total"] for c in counts.values()) >= 1, counts
+    assert sum(c["diemcau_cluster_forwarded_commands_total"] for c in counts.values()) > 0, counts
+
+
+def metrics(url: str, token: str) -> dict[str, float]:
+    request = urllib.request.Request(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    return {name: float(value) for name, value in (line.split(" ", 1) for line in lines)
+            if name.startswith("diemcau_cluster_")}
+
 
 def _drain(client: HubClient) -> list[dict[str, Any]]:
     frames = []

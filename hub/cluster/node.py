@@ -197,10 +197,23 @@ class ClusterNode:
         if body["node"] != self.name:
             self.peers[body["node"]] = Peer(body["url"], body["role"], body["seq"], time.monotonic())
 
+    def fold_lag(self) -> int:
+        """Events the sequencer has announced beyond this node's fold."""
+        now = time.monotonic()
+        announced = [p.seq for p in self.peers.values() if p.role == "sequencer" and now - p.heard < NODE_GONE_SECONDS]
+        return max(0, max(announced, default=0) - self.hub.state.seq)
+
+    def counts(self) -> dict[str, int]:
+        assert self.forwarder is not None and self.responder is not None and self.lease is not None
+        return {"sequencer": int(self.deciding), "forwarded": self.forwarder.forwarded,
+                "forward_retries": self.forwarder.retries, "answered": self.responder.answered,
+                "takeovers": self.lease.takeovers, "fold_lag": self.fold_lag()}
+
     def health(self) -> dict[str, Any]:
         """What `/healthz` adds in cluster mode."""
         nc = self.nc
-        return {"node": self.name, "role": self.role, "fold_seq": self.hub.state.seq, "sequencer": self.sequencer(),
+        return {"node": self.name, "role": self.role, "fold_seq": self.hub.state.seq, "fold_lag": self.fold_lag(),
+                "sequencer": self.sequencer(),
                 "engine": {"connected": nc.is_connected, "server": nc.connected_url.netloc if nc.connected_url else None,
                            "stream": self.log.stream, "durable_seq": self.log.durable_seq},
                 "nodes": {name: {"url": p.url, "role": p.role, "seq": p.seq} for name, p in self.peers.items()

@@ -73,6 +73,9 @@ class Cluster(Protocol):
     def health(self) -> dict[str, Any]:
         """The node's part of `/healthz`: its name, role, fold, engine."""
 
+    def counts(self) -> dict[str, int]:
+        """The node's counters for `/metrics` (hub.web.metrics.CLUSTER_METRICS names them)."""
+
 
 @dataclass
 class Stats:

@@ -80,9 +80,30 @@ class HubCollector(Collector):
                         _count(site.status for site in hub.state.sites.values()), SITE_STATUSES)
         yield _labelled(GaugeMetricFamily, "diemcau_questions", "Questions by status.", "status",
                         _count(q.status for q in hub.state.questions.values()), QUESTION_STATUSES)
+        if hub.cluster is not None:
+            yield from _cluster(hub.cluster.counts())
         yield GaugeMetricFamily("diemcau_attendance", "People present over every site.", hub.state.present_total)
         yield GaugeMetricFamily("diemcau_attendance_expected", "People expected over every site.",
                                 hub.config.expected_total)
+
+
+CLUSTER_METRICS = {  # name in ClusterNode.counts(): (kind, metric, help)
+    "sequencer": (GaugeMetricFamily, "diemcau_cluster_sequencer", "1 while this node is the sequencer, else 0."),
+    "forwarded": (CounterMetricFamily, "diemcau_cluster_forwarded_commands",
+                  "Commands this node forwarded to the sequencer."),
+    "forward_retries": (CounterMetricFamily, "diemcau_cluster_forward_retries",
+                        "Forwarded commands sent again (no sequencer answered in time)."),
+    "answered": (CounterMetricFamily, "diemcau_cluster_answered_commands",
+                 "Commands forwarded by other nodes that this node decided as the sequencer."),
+    "takeovers": (CounterMetricFamily, "diemcau_cluster_takeovers", "Times this node took the sequencer's lease."),
+    "fold_lag": (GaugeMetricFamily, "diemcau_cluster_fold_lag_events",
+                 "Events the sequencer has announced that this node has not folded yet."),
+}
+
+
+def _cluster(counts: dict[str, int]) -> Iterator[Metric]:
+    for key, (kind, name, doc) in CLUSTER_METRICS.items():
+        yield kind(name, doc, counts[key])
 
 
 def _count(values: Iterable[str]) -> dict[str, int]:
