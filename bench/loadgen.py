@@ -42,7 +42,7 @@ TICK = 0.001  # the sender's shortest sleep (uvloop's timers count whole ms: a s
 class Plan:
     """What to connect and how hard to drive it (see bench/run.py for how it is built)."""
 
-    url: str
+    urls: list[str]  # one hub's websocket URL, or a cluster's nodes' (connections spread over them in turn)
     technicians: list[list[str]] = field(default_factory=list)  # [site, token]
     registrars: list[list[str]] = field(default_factory=list)  # [site, token]
     dashboards: list[str] = field(default_factory=list)
@@ -95,13 +95,14 @@ class Generator:
         self.nonce = f"{int(self.epoch * 1000) % 10**9:x}-{plan.worker}"
         self.tasks: list[asyncio.Task[None]] = []
         self.stall_ws: ClientConnection | None = None
+        self.urls = itertools.cycle(plan.urls)
 
     # -- connecting ---------------------------------------------------------------------------------
 
     async def open(self, token: str, sock: socket.socket | None = None, max_queue: int = 64) -> ClientConnection:
         """Connect and authenticate; the hub answers auth_ok, a baseline answers anything."""
         kwargs: dict[str, Any] = {"sock": sock} if sock else {}
-        ws = await connect(self.plan.url, max_size=None, max_queue=max_queue, ping_interval=None,
+        ws = await connect(next(self.urls), max_size=None, max_queue=max_queue, ping_interval=None,
                            open_timeout=60, close_timeout=2, **kwargs)
         await send_json(ws, {"type": "auth", "token": token})
         answer = orjson.loads(await ws.recv(decode=False))
@@ -119,11 +120,11 @@ class Generator:
 
     async def watch(self, token: str) -> Watcher:
         """A subscribed dashboard; its pushes are timed from here on (each step resets the figures)."""
-        return await Watcher.connect(self.plan.url, token, self.pushed)
+        return await Watcher.connect(next(self.urls), token, self.pushed)
 
     async def register(self, token: str) -> Watcher:
         """A registrar: its answers are timed as they arrive (see `answered`)."""
-        watcher = await Watcher.connect(self.plan.url, token, self.pushed, subscribe=False)
+        watcher = await Watcher.connect(next(self.urls), token, self.pushed, subscribe=False)
         watcher.on_reply = self.answered
         return watcher
 
@@ -210,7 +211,7 @@ class Generator:
 
     async def stall(self, token: str) -> None:
         """A dashboard that subscribes and then stops reading, with small buffers so it fills fast."""
-        host, port = self.plan.url.split("//")[1].split("/")[0].split(":")
+        host, port = self.plan.urls[0].split("//")[1].split("/")[0].split(":")
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect((host, int(port)))

@@ -8,6 +8,8 @@ Scenarios, each on an open-loop timetable:
 Steps rise until p99 passes 100 ms; ratios against the baselines are the headline. Then, in this process:
   startup  — a log of a million events folded whole, against a snapshot and its tail;
   cost     — the hub's own CPU per command without sockets (bench/cost.py), to weigh a change to the command path.
+  cluster  — three hub nodes on three nats-servers, on this machine: commands, target load, failover
+             (bench/cluster.py), beside the single hub's figures.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="leave out the stalled dashboard (to compare: it should raise nobody's p99)")
     parser.add_argument("--quick", action="store_true", help="a few seconds at small N (what CI runs)")
     parser.add_argument("--soak", type=float, metavar="MINUTES", help="run the target load this long; report memory drift")
-    parser.add_argument("--only", choices=("target", "commands", "fanout", "startup", "cost"), action="append",
+    parser.add_argument("--only", choices=("target", "commands", "fanout", "startup", "cost", "cluster"), action="append",
                         help="run only these scenarios (repeatable)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="sample the hub with py-spy into FILE (collapsed stacks; see docs/performance.md)")
@@ -89,7 +91,7 @@ class Bench:
     def drive(self, server: servers.Watched, steps: list[float], stop_p99_ms: float = P99_LIMIT_MS,
               **fields: Any) -> dict[str, Any]:
         """Run the generators with this plan against the server; quick runs settle for less time."""
-        plan = Plan(url=server.ws_url, **{"duration": self.args.duration, **fields})
+        plan = Plan(urls=server.ws_urls, **{"duration": self.args.duration, **fields})
         return drive(server, plan, steps, stop_p99_ms, settle=0.2 if self.args.quick else 1.0)
 
 
@@ -259,7 +261,7 @@ def run_fanout(bench: Bench, hub: servers.Watched) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    chosen = args.only or ["target", "commands", "fanout", "startup", "cost"]
+    chosen = args.only or ["target", "commands", "fanout", "startup", "cost", "cluster"]
     with tempfile.TemporaryDirectory(prefix="diemcau-bench-") as tmp:
         bench = Bench(args, Path(tmp))
         print(f"diemcau bench: {args.sites:,} sites, {args.registrars:,} registrars, {args.dashboards:,} dashboards, "
@@ -280,6 +282,11 @@ def main(argv: list[str] | None = None) -> None:
 
             print("  running cost...", flush=True)
             bench.results["cost"] = measure_cost(Path(tmp), 5_000 if args.quick else 200_000, BENCH_LIMITS)
+        if "cluster" in chosen:
+            from .cluster import run_cluster
+
+            print("  running cluster...", flush=True)
+            run_cluster(bench, COMMAND_STEPS[:3:2] if args.quick else COMMAND_STEPS, Path(tmp) / "cluster")
     from .report import print_report
 
     print_report(bench.results, args)

@@ -74,6 +74,10 @@ class Watched:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
+    @property
+    def ws_urls(self) -> list[str]:
+        return [self.ws_url]
+
     def output(self) -> str:
         self.stderr.seek(0)
         return self.stderr.read().decode(errors="replace")

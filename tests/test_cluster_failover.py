@@ -19,10 +19,12 @@ from typing import Any
 import nats
 import pytest
 
+from bench.failover import Registrar
+from bench.failover import resumed as wait_resumed
 from hub.cluster.local import LocalCluster
 from hub.log.jetstream import stream_name
 from hub.tokens import TokenStore
-from sites.client import HubClient, new_op_id
+from sites.client import HubClient
 
 pytestmark = pytest.mark.cluster
 
@@ -45,41 +47,6 @@ def api_state(url: str, token: str) -> dict[str, Any]:
         state = json.loads(response.read())
     state.pop("now", None)
     return state
-
-
-class Registrar:
-    """One hall's registrar adding people one at a time, moving to the next node whenever its node fails,
-    and resending the unanswered command with its op_id until it is acknowledged."""
-
-    def __init__(self, site: str, token: str, urls: list[str], first: int) -> None:
-        self.site, self.token, self.urls, self.node = site, token, urls, first
-        self.acked: list[tuple[str, int]] = []  # (op_id, seq) as answered
-        self.last_ack = time.monotonic()
-        self.stopping = False
-
-    async def run(self) -> None:
-        client: HubClient | None = None
-        op_id = new_op_id()
-        while not self.stopping:
-            try:
-                if client is None:
-                    client = HubClient(self.urls[self.node].replace("http", "ws") + "/ws", self.token)
-                    await client.connect(open_timeout=3)
-                result = await asyncio.wait_for(client.call("attendance.add", site=self.site, category="workers",
-                                                            delta=1, op_id=op_id), 10)
-            except Exception:
-                if client is not None:
-                    await asyncio.gather(client.close(), return_exceptions=True)
-                client = None
-                self.node = (self.node + 1) % len(self.urls)
-                await asyncio.sleep(0.2)
-                continue
-            self.acked.append((op_id, result["seq"]))
-            self.last_ack = time.monotonic()
-            op_id = new_op_id()
-            await asyncio.sleep(0.02)
-        if client is not None:
-            await client.close()
 
 
 def seed_tokens(cluster: LocalCluster) -> dict[str, str]:
@@ -108,12 +75,7 @@ async def stream_leader(cluster: LocalCluster) -> str:
 
 
 async def resumed(registrars: list[Registrar], since: float) -> float:
-    """Seconds from `since` until every registrar has been answered again."""
-    deadline = time.monotonic() + RESUME_DEADLINE
-    while not all(r.last_ack > since for r in registrars):
-        assert time.monotonic() < deadline, "commands did not resume after the loss"
-        await asyncio.sleep(0.05)
-    took = max(r.last_ack for r in registrars) - since
+    took = await wait_resumed(registrars, since, RESUME_DEADLINE)
     print(f"commands resumed {took:.2f} s after the loss")
     return took
 

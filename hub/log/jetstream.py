@@ -155,7 +155,7 @@ class JetStreamLog:
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         self.stream, self.subject = stream_name(self.event_id), stream_subject(self.event_id)
-        self.local = SQLiteLog(self.path, self.event_id)
+        self.local = SQLiteLog(self.path, self.event_id, fsync=False)  # the stream's quorum holds it on disk
         self._mirrored = self.durable_seq = self.local.last_seq()
 
     # -- life cycle -------------------------------------------------------------------------------

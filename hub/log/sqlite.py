@@ -132,6 +132,7 @@ class SQLiteLog:
 
     path: Path
     event_id: str | None = None
+    fsync: bool = True  # False for a copy of a log kept elsewhere (a cluster node's): committed, not fsynced
     batches: int = 0
     batch_sizes: list[int] = field(default_factory=list)
     durable_seconds: list[float] = field(default_factory=list)  # per event, from `append` to fsynced
@@ -262,6 +263,8 @@ class SQLiteLog:
         a second; spaced out, a burst shares one, and an answer waits at most COMMIT_INTERVAL longer.
         """
         conn = connect(self.path)
+        if not self.fsync:  # WAL with synchronous=NORMAL: a crash keeps the file whole, perhaps less its last commits
+            conn.execute("PRAGMA synchronous=NORMAL")
         started = 0.0
         while self._wake.get():
             wait = started + COMMIT_INTERVAL - time.monotonic()

@@ -1,0 +1,155 @@
+"""The cluster scenario of `python -m bench`: three hub nodes on three nats-servers, every process on this
+one machine, driven by the same generators as the single hub (connections spread over the nodes).
+
+  commands — acknowledged commands at rising rates through the cluster (each durable on 2 of 3 servers);
+  target   — the target load spread over the three nodes;
+  failover — registrars adding people while the sequencer hub is killed (kill -9), then the NATS server
+             leading the log's stream: how long until every registrar is answered again, and whether
+             every acknowledged op_id is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import psutil
+
+from hub.cluster.local import LocalCluster
+from hub.log.jetstream import stream_name
+
+from .failover import Registrar, resumed
+
+ROUNDS = 3  # of each loss, in the full run
+
+
+class ClusterServer:
+    """A LocalCluster as the generators' `drive` sees a server: URLs to spread over, CPU and memory summed."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.peak_rss = 0
+
+    @property
+    def ws_urls(self) -> list[str]:
+        return [node.url.replace("http", "ws", 1) + "/ws" for node in self.cluster.hubs.values()]
+
+    def _processes(self) -> list[psutil.Process]:
+        pids = [node.process.pid for node in self.cluster.hubs.values() if node.running() and node.process]
+        pids += [s.proc.pid for s in self.cluster.nats.servers if s.proc is not None and s.proc.poll() is None]
+        found = []
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                found.append(psutil.Process(pid))
+        return found
+
+    def cpu(self) -> float:
+        """CPU seconds of every hub node and nats-server (a share of 1.0 is one core)."""
+        total = 0.0
+        for process in self._processes():
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def rss(self) -> int:
+        total = 0
+        for process in self._processes():
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
+        self.peak_rss = max(self.peak_rss, total)
+        return total
+
+    def output(self) -> str:
+        return "\n".join(node.tail(200_000) for node in self.cluster.hubs.values())
+
+
+@contextlib.contextmanager
+def started(config: Path, db: Path, folder: Path) -> Iterator[ClusterServer]:
+    """The cluster, each node's local copy starting from the bench's database (its tokens)."""
+    cluster = LocalCluster(folder, config, extra={name: ["--log-level", "warning"] for name in ("n1", "n2", "n3")})
+    for node in cluster.hubs.values():
+        shutil.copy(db, node.db)
+    with cluster:
+        deadline = time.monotonic() + 30
+        while cluster.sequencer() is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError("no sequencer elected within 30 s")
+            time.sleep(0.2)
+        yield ClusterServer(cluster)
+
+
+async def _stream_leader(cluster: LocalCluster, event_id: str) -> str:
+    nc = await nats.connect(servers=cluster.nats.urls)
+    try:
+        info = await nc.jetstream().stream_info(stream_name(event_id))
+        assert info.cluster is not None and info.cluster.leader
+        return info.cluster.leader
+    finally:
+        await nc.close()
+
+
+async def _failover(cluster: LocalCluster, registrars: list[tuple[str, str]], event_id: str, rounds: int
+                    ) -> dict[str, Any]:
+    urls = [node.url for node in cluster.hubs.values()]
+    load = [Registrar(site, token, urls, i % len(urls)) for i, (site, token) in enumerate(registrars)]
+    tasks = [asyncio.create_task(r.run()) for r in load]
+    out: dict[str, Any] = {"sequencer_s": [], "nats_leader_s": []}
+    try:
+        await resumed(load, time.monotonic())
+        for _ in range(rounds):
+            sequencer = await asyncio.to_thread(cluster.sequencer)
+            assert sequencer is not None
+            lost = time.monotonic()
+            cluster.kill(sequencer)
+            out["sequencer_s"].append(await resumed(load, lost))
+            await asyncio.to_thread(cluster.restart, sequencer)
+            leader = await _stream_leader(cluster, event_id)
+            lost = time.monotonic()
+            cluster.nats.kill(leader)
+            out["nats_leader_s"].append(await resumed(load, lost))
+            await asyncio.to_thread(cluster.nats.restart, leader)
+            await resumed(load, time.monotonic())
+    finally:
+        for r in load:
+            r.stopping = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+    acked = [pair for r in load for pair in r.acked]
+    await asyncio.sleep(2)  # every node's copy takes the last events
+    out["acked"] = len(acked)
+    out["lost_or_doubled"] = {name: _mismatches(node.db, acked) for name, node in cluster.hubs.items()}
+    return out
+
+
+def _mismatches(db: Path, acked: list[tuple[str, int]]) -> int:
+    """Acknowledged op_ids not stored exactly once at the seq their answer named, in one node's copy."""
+    conn = sqlite3.connect(db)
+    try:
+        stored: dict[str, list[int]] = {}
+        for op_id, seq in conn.execute("SELECT op_id, seq FROM events WHERE op_id IS NOT NULL"):
+            stored.setdefault(op_id, []).append(seq)
+    finally:
+        conn.close()
+    return sum(stored.get(op_id) != [seq] for op_id, seq in acked)
+
+
+def run_cluster(bench: Any, steps: list[float], folder: Path) -> None:
+    """Every cluster figure into bench.results (see bench/run.py's Bench)."""
+    args = bench.args
+    event_id = "bench"
+    with started(bench.config, bench.db, folder / "commands") as server:
+        bench.results["commands_cluster"] = bench.drive(server, steps, registrars=bench.registrars)
+    with started(bench.config, bench.db, folder / "target") as server:
+        bench.results["target_cluster"] = bench.drive(
+            server, [args.rate], stop_p99_ms=float("inf"), technicians=bench.technicians,
+            registrars=bench.registrars, dashboards=bench.dashboards, duration=max(args.duration * 6, 1.0))
+    with started(bench.config, bench.db, folder / "failover") as server:
+        bench.results["failover"] = asyncio.run(_failover(
+            server.cluster, bench.registrars[:10], event_id, 1 if args.quick else ROUNDS))
