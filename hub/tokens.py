@@ -49,8 +49,39 @@ class IssuedToken:
         return f"{base_url.rstrip('/')}{PAGE_FOR_ROLE[self.identity.role]}#token={self.token}"
 
 
+Spec = tuple[str, str | None, str | None, str | None]  # role, site, agency, label
+ROW_FIELDS = ("id", "hash", "role", "site", "agency", "label", "created", "revoked")  # a token row, as stored
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_spec(role: str, site: str | None, agency: str | None) -> None:
+    """Refuse a role the hub does not know, or a binding the role does not take (ValueError, said for the CLI)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if (role in SITE_BOUND) != (site is not None):
+        raise ValueError(f"role {role} {'needs' if role in SITE_BOUND else 'takes no'} --site")
+    if (role == "agency") != (agency is not None):
+        raise ValueError(f"role {role} {'needs' if role == 'agency' else 'takes no'} --agency")
+
+
+def new_token(spec: Spec, now: float) -> tuple[dict, IssuedToken]:
+    """A fresh token for a checked spec: its row to store (the secret only hashed) and what is shown once."""
+    role, site, agency, label = spec
+    token_id, secret = secrets.token_hex(4), secrets.token_urlsafe(18)
+    row = {"id": token_id, "hash": _hash(secret), "role": role, "site": site, "agency": agency, "label": label,
+           "created": now, "revoked": None}
+    return row, IssuedToken(Identity(token_id, role, site, agency, label), f"{token_id}.{secret}")
+
+
+def new_tokens(specs: list[Spec]) -> list[tuple[dict, IssuedToken]]:
+    """A token for each spec, every spec checked before any is made: a batch is refused whole."""
+    for role, site, agency, _ in specs:
+        check_spec(role, site, agency)
+    now = time.time()
+    return [new_token(spec, now) for spec in specs]
 
 
 class TokenStore:
@@ -67,29 +98,26 @@ class TokenStore:
               label: str | None = None) -> IssuedToken:
         return self.issue_many([(role, site, agency, label)])[0]
 
-    def issue_many(self, specs: list[tuple[str, str | None, str | None, str | None]]) -> list[IssuedToken]:
+    def issue_many(self, specs: list[Spec]) -> list[IssuedToken]:
         """Create tokens in one transaction (thousands of sites at once)."""
-        issued, rows = [], []
-        now = time.time()
-        for role, site, agency, label in specs:
-            if role not in ROLES:
-                raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-            if (role in SITE_BOUND) != (site is not None):
-                raise ValueError(f"role {role} {'needs' if role in SITE_BOUND else 'takes no'} --site")
-            if (role == "agency") != (agency is not None):
-                raise ValueError(f"role {role} {'needs' if role == 'agency' else 'takes no'} --agency")
-            token_id, secret = secrets.token_hex(4), secrets.token_urlsafe(18)
-            rows.append((token_id, _hash(secret), role, site, agency, label, now))
-            issued.append(IssuedToken(Identity(token_id, role, site, agency, label), f"{token_id}.{secret}"))
+        made = new_tokens(specs)
+        self._write("INSERT", [row for row, _ in made])
+        return [issued for _, issued in made]
+
+    def upsert(self, rows: list[dict]) -> None:
+        """Insert or replace rows (dicts of ROW_FIELDS) by id, in one transaction: a cluster node's copy of the
+        tokens on the engine."""
+        self._write("INSERT OR REPLACE", rows)
+
+    def _write(self, verb: str, rows: list[dict]) -> None:
         conn = self._conn()
         try:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(
-                    "INSERT INTO tokens(id, hash, role, site, agency, label, created) VALUES (?,?,?,?,?,?,?)", rows)
+                conn.executemany(f"{verb} INTO tokens({', '.join(ROW_FIELDS)}) "
+                                 f"VALUES ({', '.join(':' + name for name in ROW_FIELDS)})", rows)
         finally:
             conn.close()
-        return issued
 
     def verify(self, token: str) -> Identity | None:
         """The identity for a presented token, or None; never says which part was wrong."""

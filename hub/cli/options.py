@@ -44,3 +44,20 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
         except StoreError as exc:
             fail(str(exc))
     return wrapper
+
+
+def parse_nats_urls(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    """`--nats URL[,URL…]`: the cluster's NATS servers, comma-separated (`host:port` means `nats://host:port`);
+    None without the option, which is single-node mode. Giving several lets a command reach the cluster while one
+    server is down."""
+    if value is None:
+        return None
+    urls = [url if "://" in url else f"nats://{url}" for url in (part.strip() for part in value.split(",")) if url]
+    if not urls:
+        raise click.BadParameter("give at least one server, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222")
+    return urls
+
+
+def nats_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The `--nats URL[,URL…]` option, passed on as `nats_urls` (a list of URLs, or None): cluster mode."""
+    return click.option("--nats", "nats_urls", metavar="URL[,URL…]", callback=parse_nats_urls, help=help)

@@ -1,0 +1,43 @@
+"""Connecting to the cluster's NATS servers: the first time within a deadline, with a clear error; after that, for ever.
+
+nats-py's `connect` with unlimited reconnects never gives up on its first connect; here it does after
+`seconds`, so a command pointed at the wrong address (or at a cluster not started) says so instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from nats.aio.client import Client
+
+from hub.log.base import StoreError
+
+CONNECT_SECONDS = 10.0
+
+log = logging.getLogger("diemcau.cluster")
+
+
+async def connect(urls: list[str], name: str, seconds: float = CONNECT_SECONDS, **options: Any) -> Client:
+    """A client connected to one of `urls` (then reconnecting to whichever answers, for ever), named `name` on the
+    servers; StoreError naming the URLs when none answers within `seconds`. `options` go to nats-py's `connect`
+    (callbacks, timeouts); errors are logged at INFO, without tracebacks, unless an `error_cb` is given."""
+    client = Client()
+    settings: dict[str, Any] = {"connect_timeout": 2, "reconnect_time_wait": 0.25, "max_reconnect_attempts": -1,
+                                "error_cb": _log_error(name), **options}
+    try:
+        await asyncio.wait_for(client.connect(servers=urls, name=name, **settings), seconds)
+    except (TimeoutError, OSError) as exc:
+        with contextlib.suppress(Exception):
+            await client.close()
+        why = f"tried for {seconds:g} s" if isinstance(exc, TimeoutError) else str(exc)
+        raise StoreError(f"no NATS server answers at {', '.join(urls)} ({why})") from None
+    return client
+
+
+def _log_error(name: str) -> Any:
+    async def error_cb(exc: Exception) -> None:
+        log.info("%s: NATS: %r", name, exc)
+    return error_cb
