@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import psutil
 
 from hub.cluster.local import LocalCluster
 from hub.log.jetstream import stream_name
+from hub.tokens import ROW_FIELDS, TokenStore
 
 from .failover import Registrar, resumed
 
@@ -73,10 +73,17 @@ class ClusterServer:
 
 @contextlib.contextmanager
 def started(config: Path, db: Path, folder: Path) -> Iterator[ClusterServer]:
-    """The cluster, each node's local copy starting from the bench's database (its tokens)."""
+    """The cluster, every node knowing the bench's tokens (copied into each node's store: the bench is not
+    about how tokens reach the nodes)."""
     cluster = LocalCluster(folder, config, extra={name: ["--log-level", "warning"] for name in ("n1", "n2", "n3")})
+    conn = sqlite3.connect(db)
+    try:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(row) for row in conn.execute(f"SELECT {', '.join(ROW_FIELDS)} FROM tokens")]
+    finally:
+        conn.close()
     for node in cluster.hubs.values():
-        shutil.copy(db, node.db)
+        TokenStore(node.db, "bench").upsert(rows)
     with cluster:
         deadline = time.monotonic() + 30
         while cluster.sequencer() is None:

@@ -201,11 +201,22 @@ class Simulator:
             await asyncio.sleep(every)
 
 
+def cluster_tokens(tokens: Any, loop: asyncio.AbstractEventLoop) -> TokenFor:
+    """Mint one token per actor on the cluster (hub.cluster.tokens.ClusterTokens), so the simulated halls carry
+    on when they fail over to another node; called from a worker thread, as `db_tokens` is."""
+    def token_for(role: str, site: str | None) -> str:
+        return asyncio.run_coroutine_threadsafe(tokens.issue(role, site, None, "simulator"), loop).result(30).token
+    return token_for
+
+
 def run_in_app(app: Any, config: Config, config_path: Path, db_path: Path, url: str, speed: float, seed: int) -> None:
     """`serve --simulate`: play the day inside the hub's own process once a chair page watches, stopped with it."""
     async def simulate(app: Any) -> AsyncIterator[None]:
         day = day_plan(config, config_path, config.sites, seed, speed)
-        sim = Simulator(url, config, db_tokens(db_path, config), day, speed=speed, seed=seed, linger=True)
+        cluster = app[HUB].cluster
+        tokens = (db_tokens(db_path, config) if cluster is None
+                  else cluster_tokens(cluster.tokens, asyncio.get_running_loop()))
+        sim = Simulator(url, config, tokens, day, speed=speed, seed=seed, linger=True)
         task = asyncio.create_task(_when_watched(sim, app[HUB]), name="simulator")
         yield
         sim.closing = True

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,8 +25,7 @@ from bench.failover import Registrar
 from bench.failover import resumed as wait_resumed
 from hub.cluster.local import LocalCluster
 from hub.log.jetstream import stream_name
-from hub.tokens import TokenStore
-from sites.client import HubClient
+from sites.client import AuthFailed, HubClient
 
 pytestmark = pytest.mark.cluster
 
@@ -49,19 +50,23 @@ def api_state(url: str, token: str) -> dict[str, Any]:
     return state
 
 
-def seed_tokens(cluster: LocalCluster) -> dict[str, str]:
-    """Tokens valid on every node (until tokens live on the engine: the same rows in every node's copy)."""
-    first = TokenStore(cluster.hubs["n1"].db)
-    issued = {"chair": first.issue("chair").token, "admin": first.issue("admin").token}
-    issued |= {site: first.issue("registrar", site).token for site in SITES}
-    rows = sqlite3.connect(cluster.hubs["n1"].db).execute(
-        "SELECT id, hash, role, site, agency, label, created FROM tokens").fetchall()
-    for node in list(cluster.hubs.values())[1:]:
-        TokenStore(node.db)
-        with sqlite3.connect(node.db) as conn:
-            conn.executemany("INSERT OR IGNORE INTO tokens(id, hash, role, site, agency, label, created) "
-                             "VALUES (?,?,?,?,?,?,?)", rows)
-    return issued
+def event_tokens(cluster: LocalCluster) -> dict[str, str]:
+    """The tokens the first node issued for the whole cluster, from its links file: by role, registrars by site."""
+    tokens: dict[str, str] = {}
+    for line in (cluster.folder / "n1-links.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        role, site, link = line.split("\t")
+        token = link.split("#token=")[1]
+        if role == "registrar":
+            tokens[site] = token
+        elif role in ("chair", "admin", "viewer"):
+            tokens[role] = token
+    return tokens
+
+
+def cli(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "hub", *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 async def stream_leader(cluster: LocalCluster) -> str:
@@ -103,7 +108,7 @@ async def converged(cluster: LocalCluster, token: str) -> dict[str, Any]:
 
 
 async def test_killing_any_one_process_loses_nothing_acknowledged(cluster: LocalCluster) -> None:
-    tokens = seed_tokens(cluster)
+    tokens = event_tokens(cluster)
     urls = [node.url for node in cluster.hubs.values()]
     deadline = time.monotonic() + 20
     while (first := cluster.sequencer()) is None:
@@ -187,3 +192,20 @@ def _drain(client: HubClient) -> list[dict[str, Any]]:
     while not client.pushed.empty():
         frames.append(client.pushed.get_nowait())
     return frames
+
+
+async def test_a_token_made_on_the_cluster_works_on_every_node_and_its_revocation_closes_it_everywhere(
+        cluster: LocalCluster) -> None:
+    nats_urls = ",".join(cluster.nats.urls)
+    token = cli("token", "--config", str(CONFIG), "--nats", nats_urls, "--role", "viewer").splitlines()[-1]
+    token_id = token.split(".")[0]
+    clients = [HubClient(node.url.replace("http", "ws") + "/ws", token) for node in cluster.hubs.values()]
+    for client in clients:
+        assert (await client.connect())["role"] == "viewer"
+    cli("token", "--config", str(CONFIG), "--nats", nats_urls, "--revoke", token_id)
+    for client in clients:
+        await asyncio.wait_for(client.closed.wait(), 10)
+        assert client.ws is not None and client.ws.close_code == 4001
+    for node in cluster.hubs.values():
+        with pytest.raises(AuthFailed):
+            await HubClient(node.url.replace("http", "ws") + "/ws", token).connect()

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import socket
 import ssl
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,13 @@ import click
 from aiohttp import web
 
 from hub import __version__
-from hub.cli.options import config_options, fail
+from hub.cli.options import config_options, fail, nats_option
 from hub.config import Config
 from hub.core.daylog import configure as configure_logging
 from hub.documents.access_sheet import write_access_sheet
 from hub.log.backup import parse_every, schedule_backups
 from hub.stopping import interrupt_on_signals
-from hub.tokens import IssuedToken, TokenStore
+from hub.tokens import IssuedToken, Spec, TokenStore
 from hub.web.app import create_app
 from hub.web.keys import HUB
 from sites.simulator import local_ws_url, run_in_app
@@ -35,14 +36,13 @@ def base_url(config: Config, host: str, port: int, tls: bool = False) -> str:
     return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
-def issue_event_tokens(config: Config, store: TokenStore) -> list[IssuedToken]:
-    """One token per role, per site (technician and registrar) and per agency, for a fresh database."""
-    specs: list[tuple[str, str | None, str | None, str | None]] = [
-        (role, None, None, role) for role in ("admin", "moderator", "chair", "viewer")]
+def event_token_specs(config: Config) -> list[Spec]:
+    """One token per role, per site (technician and registrar) and per agency: a fresh event's."""
+    specs: list[Spec] = [(role, None, None, role) for role in ("admin", "moderator", "chair", "viewer")]
     for site in config.sites:
         specs += [("technician", site.id, None, site.name), ("registrar", site.id, None, site.name)]
     specs += [("agency", None, agency.id, agency.name) for agency in config.agencies]
-    return store.issue_many(specs)
+    return specs
 
 
 def write_links(issued: list[IssuedToken], url: str, path: Path) -> None:
@@ -78,9 +78,8 @@ def print_links(issued: list[IssuedToken], url: str) -> None:
               help="Also play a simulated meeting day against this hub (the demo), once a chair page connects.")
 @click.option("--speed", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
               help="With --simulate: how many times faster than real time.")
-@click.option("--nats", "nats_urls", callback=lambda c, p, v: _urls(v), metavar="URL[,URL...]",
-              help="Run as one node of a cluster on these NATS servers (JetStream); --db is then the node's "
-                   "local copy of the log.")
+@nats_option("Run as one node of a cluster on these NATS servers (JetStream); --db is then the node's "
+             "local copy of the log.")
 @click.option("--node", "node_name", metavar="NAME", help="With --nats: this node's name, unique in the cluster.")
 @click.option("--public-url", metavar="URL",
               help="With --nats: how clients reach this node (announced to them for failing over). "
@@ -122,8 +121,10 @@ def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int
         cluster = ClusterOptions(nats_urls, node_name, url)
     app = create_app(config, db_path, cluster=cluster)
     store = TokenStore(db_path)
-    if cluster is None and store.is_empty():
-        announce_tokens(config, store, url, db_path)
+    if cluster is not None:
+        app.cleanup_ctx.append(lambda app: _first_links(app, config, url, db_path))
+    elif store.is_empty():
+        announce_tokens(config, store.issue_many(event_token_specs(config)), url, db_path)
     if backup_dir is not None:
         schedule_backups(app, db_path, backup_dir, backup_every, backup_keep)
     if simulate:
@@ -169,10 +170,20 @@ def app_hub_seq(app: Any) -> int:
     return app[HUB].state.seq
 
 
-def announce_tokens(config: Config, store: TokenStore, url: str, db_path: Path) -> None:
-    """Create the event's tokens and hand the links over: printed for small events, a file for large."""
+async def _first_links(app: web.Application, config: Config, url: str, db_path: Path) -> AsyncIterator[None]:
+    """A cluster node, once joined: the first node ever to start issues the event's tokens for the whole cluster
+    and hands their links over; the others say where they went."""
+    tokens = app[HUB].cluster.tokens
+    if await tokens.first_issue():
+        announce_tokens(config, await tokens.issue_many(event_token_specs(config)), url, db_path)
+    else:
+        click.echo("  the event's tokens were issued when the cluster first started (see that node's links file); "
+                   "diemcau token --nats makes more")
+    yield
 
-    issued = issue_event_tokens(config, store)
+
+def announce_tokens(config: Config, issued: list[IssuedToken], url: str, db_path: Path) -> None:
+    """Hand the event's new tokens over: links printed for small events, a file for large."""
     links = db_path.with_name(db_path.stem + "-links.tsv")
     sheet = db_path.with_name(db_path.stem + "-access.html")
     write_links(issued, url, links)
@@ -187,15 +198,6 @@ def announce_tokens(config: Config, store: TokenStore, url: str, db_path: Path) 
 def setup_logging(level: str, fmt: str = "text") -> None:
     """One line per event that matters, with the time; tokens never appear (only their ids)."""
     configure_logging(level, fmt)
-
-
-def _urls(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    urls = [part.strip() for part in text.split(",") if part.strip()]
-    if not urls:
-        raise click.BadParameter("give one or more NATS URLs, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222")
-    return urls
 
 
 def _duration(text: str) -> float:

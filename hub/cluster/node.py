@@ -21,10 +21,11 @@ from nats.aio.subscription import Subscription
 
 from hub.cluster.forward import Forwarder, Responder, command_subject
 from hub.cluster.lease import Lease
+from hub.cluster.tokens import ClusterTokens
 from hub.core.errors import Answer
 from hub.core.hub import Hub
 from hub.log.jetstream import JetStreamLog
-from hub.protocol.messages import encode, nodes_frame
+from hub.protocol.messages import CLOSE_REVOKED, encode, nodes_frame
 from hub.tokens import Identity
 
 ANNOUNCE_SECONDS = 1.0
@@ -66,6 +67,7 @@ class ClusterNode:
         self.forwarder: Forwarder | None = None
         self.responder: Responder | None = None
         self.lease: Lease | None = None
+        self.tokens: ClusterTokens | None = None
         self._role_task: asyncio.Task[None] | None = None
 
     @property
@@ -73,7 +75,12 @@ class ClusterNode:
         return self.log.connection
 
     async def start(self) -> None:
-        """After the hub has started (its log open): contend for the lease, share heartbeats, announce."""
+        """After the hub has started (its log open): copy the cluster's tokens, contend for the lease, share
+        heartbeats, announce."""
+        self.tokens = ClusterTokens(self.nc, self.event_id)
+        await self.tokens.open()
+        self._tasks.append(asyncio.create_task(self.tokens.mirror(self.hub.tokens, self._revoked), name="tokens"))
+        await self.tokens.wait_mirrored()
         subject = command_subject(self.event_id)
         self.forwarder = Forwarder(self.nc, subject, self.hub.answers_ready)
         self.responder = Responder(self.nc, subject, self.hub.dispatch, self.hub.settled)
@@ -82,8 +89,8 @@ class ClusterNode:
         self._subs = [await self.nc.subscribe(f"diemcau.{self.event_id}.beat", cb=self._on_beat),
                       await self.nc.subscribe(f"diemcau.{self.event_id}.nodes", cb=self._on_announce)]
         self.hub.cluster = self
-        self._tasks = [asyncio.create_task(self.lease.run(), name="lease"),
-                       asyncio.create_task(self._announce_loop(), name="announce")]
+        self._tasks += [asyncio.create_task(self.lease.run(), name="lease"),
+                        asyncio.create_task(self._announce_loop(), name="announce")]
         log.info("node %s joined the cluster at %s (fold at seq %d)", self.name, self.nc.connected_url.netloc if self.nc.connected_url else "?",
                  self.hub.state.seq)
 
@@ -105,6 +112,13 @@ class ClusterNode:
                 await sub.unsubscribe()
             except Exception as exc:
                 log.debug("unsubscribe: %r", exc)
+
+    def _revoked(self, token_id: str) -> None:
+        """A token revoked on any node: close its connections here at once (not at the hub's 2 s check)."""
+        for conn in list(self.hub.connections):
+            if conn.who is not None and conn.who.token_id == token_id and not conn.closing:
+                log.info("closing a connection of revoked token %s", token_id)
+                asyncio.get_running_loop().create_task(conn.close(CLOSE_REVOKED, "token revoked"))
 
     # -- the lease --------------------------------------------------------------------------------
 
