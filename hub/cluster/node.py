@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from hub.cluster.forward import Forwarder, Responder, command_subject
+from hub.cluster.forward import Forwarder, Publisher, Responder, command_subject
 from hub.cluster.lease import Lease
 from hub.cluster.tokens import ClusterTokens
 from hub.core.errors import Answer
@@ -64,6 +64,7 @@ class ClusterNode:
         self._subs: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._shown: list[str] = []  # the node list as last pushed to clients
+        self.publisher: Publisher | None = None
         self.forwarder: Forwarder | None = None
         self.responder: Responder | None = None
         self.lease: Lease | None = None
@@ -82,8 +83,10 @@ class ClusterNode:
         self._tasks.append(asyncio.create_task(self.tokens.mirror(self.hub.tokens, self._revoked), name="tokens"))
         await self.tokens.wait_mirrored()
         subject = command_subject(self.event_id)
+        self.publisher = Publisher(self.nc)
         self.forwarder = Forwarder(self.nc, subject, self.hub.answers_ready)
-        self.responder = Responder(self.nc, subject, self.hub.dispatch, self.hub.settled)
+        await self.forwarder.start()
+        self.responder = Responder(self.nc, subject, self.hub.dispatch, self.hub.release.after)
         self.lease = Lease(self.nc.jetstream(), self.event_id, self.name, self.url, self._lease_changed)
         await self.lease.open()
         self._subs = [await self.nc.subscribe(f"diemcau.{self.event_id}.beat", cb=self._on_beat),
@@ -103,10 +106,9 @@ class ClusterNode:
         if self.lease is not None:
             await self.lease.release()
         self.deciding = False
-        if self.responder is not None:
-            await self.responder.stop()
-        if self.forwarder is not None:
-            await self.forwarder.stop()
+        for part in (self.responder, self.forwarder, self.publisher):
+            if part is not None:
+                await part.stop()
         for sub in self._subs:
             try:
                 await sub.unsubscribe()
@@ -145,7 +147,7 @@ class ClusterNode:
                 log.warning("node %s is the sequencer from seq %d", self.name, seq)
             else:
                 self.deciding = False
-                await self.responder.stop()
+                await self.responder.pause()
                 self.hub.hand_over()
                 log.warning("node %s is a follower", self.name)
             self._announce()
@@ -157,14 +159,9 @@ class ClusterNode:
         return self.forwarder.forward(who, type_, fields, op_id)
 
     def share_heartbeat(self, site: str, measurements: dict[str, Any]) -> None:
-        payload = orjson.dumps({"node": self.name, "site": site, "m": measurements})
-        asyncio.get_running_loop().create_task(self._publish(f"diemcau.{self.event_id}.beat", payload))
-
-    async def _publish(self, subject: str, payload: bytes) -> None:
-        try:
-            await self.nc.publish(subject, payload)
-        except Exception as exc:  # reconnecting: a heartbeat not shared is only a heartbeat missed
-            log.debug("not shared on %s (%r)", subject, exc)
+        assert self.publisher is not None
+        self.publisher.send(f"diemcau.{self.event_id}.beat",
+                            orjson.dumps({"node": self.name, "site": site, "m": measurements}))
 
     async def _on_beat(self, msg: Msg) -> None:
         body = orjson.loads(msg.data)
@@ -202,9 +199,9 @@ class ClusterNode:
             await asyncio.sleep(ANNOUNCE_SECONDS)
 
     def _announce(self) -> None:
-        payload = orjson.dumps({"node": self.name, "url": self.url, "role": self.role, "seq": self.hub.state.seq,
-                                "ts": time.time()})
-        asyncio.get_running_loop().create_task(self._publish(f"diemcau.{self.event_id}.nodes", payload))
+        assert self.publisher is not None
+        self.publisher.send(f"diemcau.{self.event_id}.nodes", orjson.dumps({
+            "node": self.name, "url": self.url, "role": self.role, "seq": self.hub.state.seq, "ts": time.time()}))
 
     async def _on_announce(self, msg: Msg) -> None:
         body = orjson.loads(msg.data)

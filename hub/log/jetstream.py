@@ -66,6 +66,14 @@ def msg_id(event: Event) -> str:
     return "op#" + hashlib.sha256(event.op_id.encode()).hexdigest()  # CR, LF, spaces or non-ASCII in a header
 
 
+def stream_seq(reply: str) -> int:
+    """A delivered message's stream seq, from its reply subject: `$JS.ACK.<stream>.<consumer>.<delivered>.<seq>...`,
+    or with a domain and an account hash after `$JS.ACK` (nats-py's `Msg.metadata` parses it all, a datetime
+    included, for each message)."""
+    tokens = reply.split(".")
+    return int(tokens[5] if len(tokens) == 9 else tokens[7])
+
+
 def encode(event: Event, result: dict[str, Any] | None) -> bytes:
     return orjson.dumps({"seq": event.seq, "ts": event.ts, "type": event.type, "actor": event.actor,
                          "site": event.site, "op_id": event.op_id, "data": event.data, "result": result})
@@ -465,24 +473,33 @@ class JetStreamLog:
 
     async def _mirror(self) -> None:
         """Copy every stream message after the local copy's last into it, in order, through an ordered
-        consumer (recreated by nats-py on a gap or two missed heartbeats; by this loop if it ends)."""
+        consumer (recreated by nats-py on a gap or two missed heartbeats; by this loop on a gap it sees).
+
+        Messages come to a callback: `next_msg` makes a task, a uuid and a timeout per message, which had
+        been most of a node's work in copying the stream."""
         assert self._js is not None
         while True:
+            stopped = asyncio.Event()
+
+            async def take(msg: Msg) -> None:
+                try:
+                    if not stopped.is_set() and not self._take(msg):
+                        stopped.set()
+                except Exception as exc:
+                    log.error("%s: cannot copy a message (%r); following again after seq %d", self.stream, exc,
+                              self._mirrored)
+                    stopped.set()
             try:
                 sub = await self._js.subscribe(
                     self.subject, stream=self.stream, ordered_consumer=True, idle_heartbeat=MIRROR_HEARTBEAT,
-                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE, cb=take,
                     config=ConsumerConfig(opt_start_seq=self._mirrored + 1))
             except Exception as exc:
                 log.info("%s: cannot follow the stream yet (%r); retrying", self.stream, exc)
                 await asyncio.sleep(0.5)
                 continue
             try:
-                while self._take(await sub.next_msg(timeout=None)):
-                    pass
-            except Exception as exc:
-                log.warning("%s: following the stream stopped (%r); resuming after seq %d", self.stream, exc,
-                            self._mirrored)
+                await stopped.wait()
             finally:
                 with contextlib.suppress(Exception):  # the connection may be gone with the consumer
                     await sub.unsubscribe()
@@ -490,7 +507,7 @@ class JetStreamLog:
 
     def _take(self, msg: Msg) -> bool:
         """Hand one stream message to the local copy; False on a gap (the consumer is then recreated)."""
-        seq = msg.metadata.sequence.stream
+        seq = stream_seq(msg.reply)
         if seq <= self._mirrored:
             return True
         if seq != self._mirrored + 1:
