@@ -74,15 +74,16 @@ class LocalCluster:
         self.folder = Path(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.nats = NatsCluster(self.folder / "nats")
-        ports = free_ports(self.nodes)
-        for number, port in enumerate(ports, 1):
+        for number in range(1, self.nodes + 1):
             name = f"n{number}"
-            self.hubs[name] = HubNode(name, port, self.folder / f"{name}.db", self.folder / f"{name}.log")
+            self.hubs[name] = HubNode(name, 0, self.folder / f"{name}.db", self.folder / f"{name}.log")
 
     def start(self) -> Self:
         """The servers, then the first node alone (it creates the streams and issues the tokens), then the rest."""
         try:
             self.nats.start()
+            for node, port in zip(self.hubs.values(), free_ports(self.nodes)):  # not one a server just took
+                node.port = port
             first, *others = self.hubs
             self.spawn(first)
             self.wait_ready([first])

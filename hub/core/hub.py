@@ -110,6 +110,7 @@ class Hub:
         self.bridge = (BridgePoller(config.bridge, config.sites, lambda site: self.state.sites[site].video, self.record)
                        if config.bridge is not None else None)
         self._bridge_task: asyncio.Task[None] | None = None
+        self._answers_due = False
         self.stats = Stats()
         self.started = clock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -291,6 +292,17 @@ class Hub:
         for conn in waiting:
             conn.send_answers()
         self.release.written()
+
+    def answers_soon(self) -> None:
+        """`answers_ready` once, at the loop's next turn, for however many replies to forwarded commands come
+        in meanwhile (each would otherwise walk every waiting connection)."""
+        if not self._answers_due:
+            self._answers_due = True
+            asyncio.get_running_loop().call_soon(self._answers_now)
+
+    def _answers_now(self) -> None:
+        self._answers_due = False
+        self.answers_ready()
 
     def _arrived(self, events: list[Event]) -> None:
         """Fold what the log brought from the stream (a cluster node): another node's events, or this one's own,

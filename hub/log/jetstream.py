@@ -38,6 +38,7 @@ from hub.log.sqlite import REFUSED, Pending, SQLiteLog
 REPLICAS = 3
 DUPLICATE_WINDOW = 120.0  # seconds the stream remembers a Nats-Msg-Id; past it, find_op answers retries
 CONNECT_SECONDS = 10.0  # opening: how long to try the servers before saying none answers
+LINGER_SECONDS = 0.002  # a batch's appends gather this long before they are published together
 ACK_SECONDS = 5.0  # a batch not acknowledged within this is failed (a lost leader, a lost connection)
 CATCH_UP_SECONDS = 10.0  # after a failure, how long to wait for a leader (elected in 4-9 s) and the copy to reach it
 MIRROR_HEARTBEAT = 0.5  # the ordered consumer's idle heartbeat: two missed and it is recreated
@@ -287,10 +288,17 @@ class JetStreamLog:
         return batch.write
 
     async def _send_loop(self) -> None:
-        """Publish each batch's events in seq order, never waiting for an acknowledgement before the next."""
+        """Publish each batch's events in seq order, never waiting for an acknowledgement before the next.
+
+        A batch stays open for LINGER_SECONDS after the first append, then goes out in one write: the
+        servers store a burst as one replicated, fsynced entry, and one message at a time costs each of
+        them as much as a whole burst (measured here: 1,000 spaced appends a second took 0.8 cores of
+        nats-server, and p99 passed 100 ms).
+        """
         assert self._to_send is not None and self._to_ack is not None and self._js is not None
         while True:
             batch = await self._to_send.get()
+            await asyncio.sleep(LINGER_SECONDS)
             if self._open is batch:
                 self._open = None  # appends from here on open the next batch
             for event, result, _ in batch.events:
