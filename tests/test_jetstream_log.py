@@ -118,7 +118,8 @@ async def test_a_writer_with_a_stale_seq_is_refused_and_nothing_is_stored(opened
     await asyncio.gather(*(writer.append(event(n, f"w-{n}"), {"seq": n}) for n in (1, 2, 3)))
 
     first = stale.append(event(1, "s-1"), {"seq": 1})
-    await asyncio.sleep(0)  # the sender takes that batch: the next append opens another, in flight behind it
+    while stale._open is not None:  # until the sender has taken that batch: the next append opens another
+        await asyncio.sleep(0.001)
     behind = stale.append(event(2, "s-2"), {"seq": 2})
     assert behind is not first
     with pytest.raises(StoreError, match="seq 1 refused: the stream's last seq is not 0"):

@@ -38,6 +38,7 @@ from hub.log.sqlite import REFUSED, Pending, SQLiteLog
 REPLICAS = 3
 DUPLICATE_WINDOW = 120.0  # seconds the stream remembers a Nats-Msg-Id; past it, find_op answers retries
 CONNECT_SECONDS = 10.0  # opening: how long to try the servers before saying none answers
+RESEND_SECONDS = 0.05  # after "no responders" for an event (nothing stored), before it is sent again
 LINGER_SECONDS = 0.002  # a batch's appends gather this long before they are published together
 ACK_SECONDS = 5.0  # a batch not acknowledged within this is failed (a lost leader, a lost connection)
 CATCH_UP_SECONDS = 10.0  # after a failure, how long to wait for a leader (elected in 4-9 s) and the copy to reach it
@@ -148,7 +149,8 @@ class JetStreamLog:
     _closing: bool = False
     _reply_prefix: str = ""  # acknowledgements come to <prefix><n>, one subscription for all
     _published: int = 0
-    _acks: dict[str, asyncio.Future[PubAck]] = field(default_factory=dict)  # by the n of their reply subject
+    _acks: dict[str, tuple[asyncio.Future[PubAck], Event, dict[str, Any] | None]] = field(
+        default_factory=dict)  # by the n of their reply subject
     _refusing: bool = False  # a failure is being settled: nothing more is published until the state is rebuilt
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _mirror_task: asyncio.Task[None] | None = None
@@ -308,8 +310,10 @@ class JetStreamLog:
                 batch.acks.append(await self._publish(event, result))
             self._to_ack.put_nowait(batch)
 
-    async def _publish(self, event: Event, result: dict[str, Any] | None) -> asyncio.Future[PubAck]:
-        """Hand one event to the connection; the future resolves with the stream's acknowledgement.
+    async def _publish(self, event: Event, result: dict[str, Any] | None,
+                       ack: asyncio.Future[PubAck] | None = None) -> asyncio.Future[PubAck]:
+        """Hand one event to the connection; the future (`ack`, when sent again) resolves with the stream's
+        acknowledgement.
 
         Not nats-py's `publish_async`, whose future is never resolved when the stream answers an error (a
         refused Nats-Expected-Last-Sequence among them): nats-io/nats.py#985.
@@ -317,8 +321,9 @@ class JetStreamLog:
         assert self._nc is not None
         self._published += 1
         token = str(self._published)
-        ack: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
-        self._acks[token] = ack
+        if ack is None:
+            ack = asyncio.get_running_loop().create_future()
+        self._acks[token] = (ack, event, result)
         ack.add_done_callback(lambda _: self._acks.pop(token, None))
         headers = {"Nats-Msg-Id": msg_id(event), "Nats-Expected-Last-Sequence": str(event.seq - 1)}
         try:
@@ -329,11 +334,17 @@ class JetStreamLog:
         return ack
 
     async def _on_ack(self, msg: Msg) -> None:
-        ack = self._acks.get(msg.subject[len(self._reply_prefix):])
-        if ack is None or ack.done():
+        token = msg.subject[len(self._reply_prefix):]
+        sent = self._acks.get(token)
+        if sent is None or sent[0].done():
             return
+        ack, event, result = sent
         if msg.headers and msg.headers.get("Status") == "503":
-            ack.set_exception(StoreError(f"no server answers for stream {self.stream} (no leader)"))
+            # Nothing stored: the stream is choosing a leader, or was just created and this server does not yet
+            # know it. Sent again until the batch's acknowledgement time runs out; the expected last seq keeps
+            # the order (an event overtaken by the next is refused with it, and the hub rebuilds).
+            del self._acks[token]
+            asyncio.get_running_loop().call_later(RESEND_SECONDS, self._resend, event, result, ack)
             return
         try:
             body = orjson.loads(msg.data)
@@ -345,6 +356,11 @@ class JetStreamLog:
                 ack.set_result(PubAck.from_response(body))
         except Exception as exc:
             ack.set_exception(StoreError(f"unreadable acknowledgement from stream {self.stream}: {exc!r}"))
+
+    def _resend(self, event: Event, result: dict[str, Any] | None, ack: asyncio.Future[PubAck]) -> None:
+        if not ack.done() and not self._closing:
+            self._tasks.append(asyncio.create_task(self._publish(event, result, ack), name=f"{self.stream} resend"))
+            self._tasks = [task for task in self._tasks if not task.done()]
 
     async def _ack_loop(self) -> None:
         """Settle batches in order: on their acknowledgements, or refused after a failure before them."""
