@@ -21,7 +21,8 @@ from nats.aio.client import Client as NATS
 
 from bench.hubproc import DIEMCAU, free_port
 from hub.cli.doctor import Finding, doctor_command
-from hub.cli.doctor_nats import check_nats, check_server, lease_stream, lease_subject, nodes_subject
+from hub.cli.doctor_nats import check_nats, check_server, nodes_subject
+from hub.cluster.lease import lease_stream, lease_subject
 from hub.log.jetstream import stream_name, stream_subject
 from hub.log.nats_servers import NatsCluster
 
@@ -157,8 +158,12 @@ async def test_a_stale_lease_and_no_sequencer_are_named(cluster: NatsCluster, cl
         findings = await check_nats(cluster.urls, "headless")
     [(level, text)] = lines(findings, "lease")
     assert level == "warn" and "renewed 10." in text and "not renewed for over 3 s" in text
+    await client.jetstream().publish(lease_subject("headless"), orjson.dumps(  # as a sequencer that stopped
+        {"node": "", "incarnation": "", "url": "", "term": 2, "ts": time.time() - 5}))
     async with nodes(client, "headless", sequencer=None, followers=("n2",)):
         findings = await check_nats(cluster.urls, "headless")
+    [(level, text)] = lines(findings, "lease")
+    assert level == "fail" and text.startswith("released by its last holder 5.") and "not taken since" in text
     heard = lines(findings, "nodes")
     assert heard[0] == ("ok", "n2: follower, seq 1, http://127.0.0.1:8081")
     assert ("fail", "no node says it is the sequencer (within 2.5 s): nothing can decide commands") in heard

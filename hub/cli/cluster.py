@@ -158,7 +158,7 @@ def print_cluster(nodes: list[Node], nats: NatsCluster, config_path: Path, simul
         assert node.proc is not None
         click.echo(f"  {node.name:<4} {found.get(node.name, '?'):<10} {node.url:<24} pid {node.proc.pid:<8} "
                    f"log {node.log}")
-    click.secho("NATS servers (the replicated log, on 2 of 3 before any answer):", bold=True)
+    click.secho("NATS servers (the replicated log: a command answered is stored on 2 of the 3):", bold=True)
     for server in nats.servers:
         assert server.proc is not None
         click.echo(f"  nats-server {server.name:<4} {server.url:<24} pid {server.proc.pid:<8} log {server.output}")

@@ -21,6 +21,7 @@ from nats.js.api import PeerInfo, StreamInfo
 from nats.js.errors import NotFoundError
 
 from hub.cli.doctor import Finding
+from hub.cluster.lease import lease_stream, lease_subject
 from hub.log.jetstream import REPLICAS, stream_name
 from hub.log.nats_servers import MIN_VERSION
 
@@ -31,14 +32,6 @@ LEASE_WARN_SECONDS = 3.0  # the sequencer renews every 0.5 s; a contender takes 
 SILENT_REPLICA_SECONDS = 5.0  # a replica not heard from this long is down, not just behind
 DEFAULT_PORT = 4222
 STREAM_NOT_FOUND = 10059  # JetStream's error code for a missing stream (10037: a stream without that message)
-
-
-def lease_stream(event_id: str) -> str:
-    return f"diemcau-{event_id}-lease"
-
-
-def lease_subject(event_id: str) -> str:
-    return f"diemcau.{event_id}.lease"
 
 
 def nodes_subject(event_id: str) -> str:
@@ -126,6 +119,10 @@ async def check_lease(js: JetStreamContext, event_id: str) -> Finding:
         return Finding("fail", "lease", f"stream {stream} {missing}: no node has been the sequencer yet")
     lease = orjson.loads(msg.data or b"{}")
     ago = max(0.0, time.time() - float(lease.get("ts", 0)))
+    if not lease.get("node"):  # a sequencer that stopped cleanly hands it back; a contender takes it at once
+        return Finding("fail" if ago > LEASE_WARN_SECONDS else "warn", "lease",
+                       f"released by its last holder {ago:.1f} s ago (a clean stop) and not taken since: "
+                       "is any node up to take it?")
     holder = (f"{lease.get('node')} ({lease.get('url')}) holds the lease, term {lease.get('term')}, "
               f"renewed {ago:.1f} s ago")
     if ago > LEASE_WARN_SECONDS:
