@@ -23,7 +23,7 @@ from bench.hubproc import DIEMCAU, free_port
 from hub.cli.doctor import Finding, doctor_command
 from hub.cli.doctor_nats import check_nats, check_server, nodes_subject
 from hub.cluster.lease import lease_stream, lease_subject
-from hub.log.jetstream import stream_name, stream_subject
+from hub.log.jetstream import stream_name, stream_subject, with_leader
 from hub.log.nats_servers import NatsCluster
 
 from .processes import spawn
@@ -53,6 +53,7 @@ async def create_streams(nc: NATS, event_id: str) -> None:
     await js.add_stream(name=stream_name(event_id), subjects=[stream_subject(event_id)], num_replicas=3)
     await js.add_stream(name=lease_stream(event_id), subjects=[lease_subject(event_id)], num_replicas=3)
     await js.publish(stream_subject(event_id), b"{}")
+    await with_leader(js, lease_stream(event_id))
 
 
 @contextlib.asynccontextmanager
@@ -112,9 +113,13 @@ async def test_a_healthy_cluster_passes(cluster: NatsCluster, client: NATS, tmp_
 
 async def test_a_killed_server_is_named_with_its_replica(cluster: NatsCluster, client: NATS) -> None:
     await create_streams(client, "killed")
-    info = await client.jetstream().stream_info(stream_name("killed"))
-    assert info.cluster is not None and info.cluster.replicas
-    victim = cluster.server(info.cluster.replicas[0].name or "")
+    leaders = set()
+    for stream in (stream_name("killed"), lease_stream("killed")):
+        info = await with_leader(client.jetstream(), stream)
+        assert info.cluster is not None
+        leaders.add(info.cluster.leader)
+    # A server that leads neither stream: the fake sequencer keeps renewing while it is down.
+    victim = next(server for server in cluster.servers if server.name not in leaders)
     # The nodes' side talks to the servers that stay, so nothing of it waits on a reconnection.
     survivor = await nats.connect(servers=[url for url in cluster.urls if url != victim.url])
     js = survivor.jetstream()

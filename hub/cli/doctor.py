@@ -20,6 +20,7 @@ import click
 import httpx
 
 from hub.bridge import ADAPTERS, BridgeError, check_health
+from hub.cli.options import nats_option
 from hub.config import Config, ConfigError, load_config
 from hub.log.sqlite import SCHEMA_VERSION
 
@@ -212,10 +213,9 @@ async def examine(config_path: Path, db_path: Path | None, hub_url: str | None, 
 @click.option("--hub", "hub_url", help="A running hub to ask, e.g. http://127.0.0.1:8080")
 @click.option("--backup-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where scheduled backups go: checked for room and for being on another disk.")
-@click.option("--nats", "nats", metavar="URL[,URL…]",
-              help="Cluster mode: the NATS servers, each checked on its own, then the streams and the nodes.")
+@nats_option("Cluster mode: the NATS servers, each checked on its own, then the streams and the nodes.")
 def doctor_command(config_path: Path, db_path: Path | None, hub_url: str | None, backup_dir: Path | None,
-                   nats: str | None) -> None:
+                   nats_urls: list[str] | None) -> None:
     """Check a setup the day before: config, database, disk, clock, backups, bridge, hub, cluster.
 
     Exits 1 on a failure.
@@ -227,8 +227,7 @@ def doctor_command(config_path: Path, db_path: Path | None, hub_url: str | None,
       diemcau doctor --config /etc/diemcau/event.toml --db /var/lib/diemcau/event.db \\
           --nats nats://10.0.0.11:4222,nats://10.0.0.12:4222,nats://10.0.0.13:4222
     """
-    urls = [url.strip() for url in nats.split(",") if url.strip()] if nats else None
-    findings = asyncio.run(examine(config_path, db_path, hub_url, backup_dir, urls))
+    findings = asyncio.run(examine(config_path, db_path, hub_url, backup_dir, nats_urls))
     click.echo(f"diemcau doctor: {config_path}")
     for f in findings:
         label, colour = LEVELS[f.level]

@@ -21,7 +21,9 @@ from nats.js.api import PeerInfo, StreamInfo
 from nats.js.errors import NotFoundError
 
 from hub.cli.doctor import Finding
+from hub.cluster.connect import connect
 from hub.cluster.lease import lease_stream, lease_subject
+from hub.log.base import StoreError
 from hub.log.jetstream import REPLICAS, stream_name
 from hub.log.nats_servers import MIN_VERSION
 
@@ -44,7 +46,7 @@ def version_text(version: tuple[int, ...]) -> str:
 
 async def server_info(url: str) -> dict[str, Any]:
     """The INFO line a NATS server sends every client as it connects (its version, name, JetStream)."""
-    parts = urllib.parse.urlsplit(url if "://" in url else f"nats://{url}")
+    parts = urllib.parse.urlsplit(url)
     reader, writer = await asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or DEFAULT_PORT)
     try:
         line = await reader.readline()
@@ -203,11 +205,9 @@ async def check_nats(urls: list[str], event_id: str) -> list[Finding]:
         return [*servers, Finding("fail", "nats", "no usable NATS server: nothing more can be checked until one "
                                                   "of the above answers with JetStream on")]
     try:
-        nc = await asyncio.wait_for(nats.connect(servers=usable, connect_timeout=SERVER_SECONDS,
-                                                 allow_reconnect=False, error_cb=_quiet), SERVER_SECONDS * 2)
-    except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
-        return [*servers, Finding("fail", "nats", f"cannot connect a client to {', '.join(usable)} "
-                                                  f"({type(exc).__name__})")]
+        nc = await connect(usable, "diemcau doctor", SERVER_SECONDS * 2, error_cb=_quiet)
+    except StoreError as exc:
+        return [*servers, Finding("fail", "nats", str(exc))]
     try:
         return [*servers, *await check_streams(nc, event_id)]
     finally:
