@@ -50,10 +50,11 @@ async def client(cluster: NatsCluster) -> AsyncIterator[NATS]:
 async def create_streams(nc: NATS, event_id: str) -> None:
     """What the first node does on a fresh cluster: the log stream and the lease stream, three replicas each."""
     js = nc.jetstream()
-    await js.add_stream(name=stream_name(event_id), subjects=[stream_subject(event_id)], num_replicas=3)
-    await js.add_stream(name=lease_stream(event_id), subjects=[lease_subject(event_id)], num_replicas=3)
+    for stream, subject in ((stream_name(event_id), stream_subject(event_id)),
+                            (lease_stream(event_id), lease_subject(event_id))):
+        await js.add_stream(name=stream, subjects=[subject], num_replicas=3)
+        await with_leader(js, stream)  # a stream just created answers "no responders" until it has one
     await js.publish(stream_subject(event_id), b"{}")
-    await with_leader(js, lease_stream(event_id))
 
 
 @contextlib.asynccontextmanager
