@@ -1,7 +1,8 @@
 """`diemcau doctor`: what to check the day before, as a checklist that says what is wrong.
 
-Config, database, disk, clock, backups, the video bridge and a running hub: each check gives `ok`,
-`warn` (works, but look at it) or `fail` (fix it before the meeting); any failure exits 1.
+Config, database, disk, clock, backups, the video bridge, a running hub and, for cluster mode, the NATS
+servers, the log stream, the lease and the nodes: each check gives `ok`, `warn` (works, but look at it)
+or `fail` (fix it before the meeting); any failure exits 1.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import click
 import httpx
 
 from hub.bridge import ADAPTERS, BridgeError, check_health
+from hub.cli.options import nats_option
 from hub.config import Config, ConfigError, load_config
 from hub.log.sqlite import SCHEMA_VERSION
 
@@ -43,10 +45,13 @@ def check_config(path: Path) -> tuple[Config | None, Finding]:
                                             f"{config.expected_total:,} people expected")
 
 
-def check_database(path: Path, config: Config) -> list[Finding]:
-    """Opens, passes quick_check, has this diemcau's schema, holds this event, and can be written."""
+def check_database(path: Path, config: Config, holds_tokens: bool = True) -> list[Finding]:
+    """Opens, passes quick_check, has this diemcau's schema, holds this event, and can be written.
+
+    A cluster node's database is its copy of the log: its tokens live on the cluster (`holds_tokens` False)."""
     if not path.exists():
-        return [Finding("warn", "database", f"{path} does not exist yet; `serve` creates it and its tokens")]
+        made = "and its tokens" if holds_tokens else "(the node's copy of the log)"
+        return [Finding("warn", "database", f"{path} does not exist yet; `serve` creates it {made}")]
     if path.stat().st_size == 0:
         return [Finding("fail", "database", f"{path} is empty (0 bytes); restore it from a backup or delete it")]
     try:
@@ -71,7 +76,7 @@ def check_database(path: Path, config: Config) -> list[Finding]:
     out = [Finding("ok", "database", f"{path}: quick_check ok, schema {version}, {seq:,} events, {tokens} active tokens")]
     if version < SCHEMA_VERSION:
         out.append(Finding("warn", "database", f"schema {version} is upgraded to {SCHEMA_VERSION} when the hub starts"))
-    if not tokens:
+    if not tokens and holds_tokens:
         out.append(Finding("warn", "database", "no active tokens; `serve` prints new links on a database without any"))
     if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
         out.append(Finding("warn", "database", f"{path} or its folder is not writable by this user; "
@@ -179,18 +184,24 @@ async def check_hub(url: str, config: Config) -> Finding:
                                 f"{health.get('connections')} connections")
 
 
-async def examine(config_path: Path, db_path: Path | None, hub_url: str | None, backup_dir: Path | None) -> list[Finding]:
+async def examine(config_path: Path, db_path: Path | None, hub_url: str | None, backup_dir: Path | None,
+                  nats_urls: list[str] | None = None) -> list[Finding]:
     config, finding = check_config(config_path)
     if config is None:
         return [finding]
     db = db_path or config_path.with_suffix(".db")
-    out = [finding, *check_database(db, config), check_disk(db.parent if db.parent.exists() else Path.cwd())]
+    out = [finding, *check_database(db, config, holds_tokens=not nats_urls),
+           check_disk(db.parent if db.parent.exists() else Path.cwd())]
     if backup_dir is not None:
         out += check_backups(backup_dir, db)
     out += check_clock(config)
     out.append(await check_bridge(config))
     if hub_url:
         out.append(await check_hub(hub_url, config))
+    if nats_urls:
+        from hub.cli.doctor_nats import check_nats  # nats-py comes with the cluster extra
+
+        out += await check_nats(nats_urls, config.event.id)
     return out
 
 
@@ -202,15 +213,21 @@ async def examine(config_path: Path, db_path: Path | None, hub_url: str | None, 
 @click.option("--hub", "hub_url", help="A running hub to ask, e.g. http://127.0.0.1:8080")
 @click.option("--backup-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where scheduled backups go: checked for room and for being on another disk.")
-def doctor_command(config_path: Path, db_path: Path | None, hub_url: str | None, backup_dir: Path | None) -> None:
-    """Check a setup the day before: config, database, disk, clock, backups, bridge, hub. Exit 1 on a failure.
+@nats_option("Cluster mode: the NATS servers, each checked on its own, then the streams and the nodes.")
+def doctor_command(config_path: Path, db_path: Path | None, hub_url: str | None, backup_dir: Path | None,
+                   nats_urls: list[str] | None) -> None:
+    """Check a setup the day before: config, database, disk, clock, backups, bridge, hub, cluster.
+
+    Exits 1 on a failure.
 
     \b
-    Example:
+    Examples:
       diemcau doctor --config /etc/diemcau/kontum-2023.toml --db /var/lib/diemcau/kontum-2023.db \\
           --hub http://127.0.0.1:8080 --backup-dir /mnt/backup/diemcau
+      diemcau doctor --config /etc/diemcau/event.toml --db /var/lib/diemcau/event.db \\
+          --nats nats://10.0.0.11:4222,nats://10.0.0.12:4222,nats://10.0.0.13:4222
     """
-    findings = asyncio.run(examine(config_path, db_path, hub_url, backup_dir))
+    findings = asyncio.run(examine(config_path, db_path, hub_url, backup_dir, nats_urls))
     click.echo(f"diemcau doctor: {config_path}")
     for f in findings:
         label, colour = LEVELS[f.level]

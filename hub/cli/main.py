@@ -8,6 +8,7 @@ from hub import __version__
 from hub.cli.audit import audit_command
 from hub.cli.backup import backup_command
 from hub.cli.check_config import check_config
+from hub.cli.cluster import cluster_command
 from hub.cli.doctor import doctor_command
 from hub.cli.documents import documents_command
 from hub.cli.import_questions import import_questions as import_questions_command
@@ -30,8 +31,9 @@ def cli() -> None:
     """
 
 
-for command in (access_sheet, agent_command, audit_command, backup_command, check_config, doctor_command,
-                documents_command, import_questions_command, report_command, serve, simulate_command, token):
+for command in (access_sheet, agent_command, audit_command, backup_command, check_config, cluster_command,
+                doctor_command, documents_command, import_questions_command, report_command, serve, simulate_command,
+                token):
     cli.add_command(command)
 
 

@@ -100,9 +100,11 @@ class LocalCluster:
         command = [sys.executable, "-m", "hub", "serve", "--config", str(self.config_path), "--db", str(node.db),
                    "--nats", ",".join(self.nats.urls), "--node", name, "--port", str(node.port),
                    "--public-url", node.url, *self.extra.get(name, [])]
-        with open(node.log_path, "ab") as out:
+        # The log holds the links the first node prints on issuing the tokens: readable by this user only.
+        # Its own session: a terminal's Ctrl-C reaches only who runs the cluster, which stops the nodes in order.
+        with os.fdopen(os.open(node.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
             node.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
 
     def wait_ready(self, names: list[str], seconds: float = READY_SECONDS) -> None:
         deadline = time.monotonic() + seconds

@@ -1,0 +1,100 @@
+"""`diemcau cluster` as an operator runs it: three nats-servers and three hub nodes come up, one of them the
+sequencer, a printed link works on every node, a node that dies is reported, and Ctrl-C ends every process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bench.hubproc import DIEMCAU
+
+from .conftest import KON_TUM
+from .processes import spawn
+
+pytestmark = pytest.mark.cluster
+
+NODE_LINE = re.compile(r"^\s+(n\d+)\s+(sequencer|follower|\?)\s+(http://\S+)\s+pid (\d+)", re.MULTILINE)
+SERVER_LINE = re.compile(r"^\s+nats-server (n\d+)\s+(nats://\S+)\s+pid (\d+)", re.MULTILINE)
+CHAIR_LINK = re.compile(r"^\s+chair\s+(http://\S+#token=(\S+))$", re.MULTILINE)
+
+
+async def read_until(stream: asyncio.StreamReader, marker: str, seconds: float) -> str:
+    """The output up to and including the line holding `marker`."""
+    out = ""
+    async with asyncio.timeout(seconds):
+        while marker not in out:
+            line = await stream.readline()
+            if not line:
+                raise AssertionError(f"the output ended before {marker!r}:\n{out}")
+            out += line.decode()
+    return out
+
+
+@contextlib.asynccontextmanager
+async def diemcau_cluster(folder: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`diemcau cluster` for the block. At its end, whatever happened, it is stopped as an operator stops it
+    (SIGTERM: it ends its nodes and servers), and killed only if that does not end it in time."""
+    async with spawn(*DIEMCAU, "cluster", "--config", str(KON_TUM), "--dir", str(folder), "--nodes", "3",
+                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                     env={**os.environ, "PYTHONUNBUFFERED": "1"}) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 45)
+
+
+def gone(pid: int) -> bool:
+    """No such process (not even one waiting to be reaped by its parent)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def test_a_local_cluster_serves_on_every_node_and_stops_every_process(tmp_path: Path) -> None:
+    async with diemcau_cluster(tmp_path / "rehearsal") as proc:
+        assert proc.stdout is not None
+        out = await read_until(proc.stdout, "Ctrl-C stops", 120)
+        nodes = {name: (url, int(pid)) for name, _, url, pid in NODE_LINE.findall(out)}
+        servers = {name: int(pid) for name, _, pid in SERVER_LINE.findall(out)}
+        assert sorted(nodes) == ["n1", "n2", "n3"] and len(servers) == 3, out
+        chair = CHAIR_LINK.search(out)
+        assert chair is not None and chair[1].startswith(nodes["n1"][0] + "/#token="), out
+        assert str(tmp_path / "rehearsal" / "n1-links.tsv") in out
+
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            roles = {}
+            for name, (url, _) in nodes.items():
+                async with http.get(f"{url}/healthz") as response:
+                    health = await response.json()
+                assert health["node"] == name and health["event"] == "kontum-2023", health
+                roles[name] = health["role"]
+            assert sorted(roles.values()) == ["follower", "follower", "sequencer"], roles
+            for url, _ in nodes.values():  # a token issued by n1 holds on every node
+                async with http.get(f"{url}/api/state", headers={"Authorization": f"Bearer {chair[2]}"}) as response:
+                    assert response.status == 200, (url, await response.text())
+                    assert len((await response.json())["sites"]) == 11
+
+        follower = next(name for name, role in roles.items() if role == "follower")
+        os.kill(nodes[follower][1], signal.SIGKILL)
+        out += await read_until(proc.stdout, f"node {follower} (pid {nodes[follower][1]}) exited with -9", 30)
+
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 60)
+        out += (await proc.stdout.read()).decode()
+    assert proc.returncode == 0, out
+    assert "diemcau cluster stopped" in out
+    still = [pid for pid in [*servers.values(), *(pid for _, pid in nodes.values())] if not gone(pid)]
+    assert not still, f"left running: {still}\n{out}"
