@@ -269,3 +269,24 @@ def test_a_nats_server_older_than_2_10_is_refused_by_version(tmp_path: Path) -> 
     with pytest.raises(NatsServerError, match=r"is nats-server 2\.9\.10; diemcau needs 2\.10 or newer"):
         find_nats_server(old)
     assert find_nats_server().name == "nats-server"  # the packaged one, 2.10 or newer
+
+
+async def test_a_server_older_than_2_10_is_refused_naming_its_version(tmp_path: Path) -> None:
+    """A local server that greets as nats-server 2.9.21 does (INFO, then PONG to the client's PING)."""
+    async def old_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b'INFO {"server_id":"OLD","server_name":"old","version":"2.9.21","proto":1,"headers":true,'
+                     b'"max_payload":1048576,"jetstream":true}\r\n')
+        while line := await reader.readline():
+            if line.startswith(b"PING"):
+                writer.write(b"PONG\r\n")
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(old_server, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    log = JetStreamLog([f"nats://127.0.0.1:{port}"], tmp_path / "copy.db", "old")
+    try:
+        with pytest.raises(StoreError, match=r"is nats-server 2\.9\.21; diemcau needs 2\.10 or newer"):
+            await log.open()
+    finally:
+        server.close()

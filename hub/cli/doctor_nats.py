@@ -23,6 +23,7 @@ from nats.js.errors import NotFoundError
 from hub.cli.doctor import Finding
 from hub.cluster.connect import connect
 from hub.cluster.lease import lease_stream, lease_subject
+from hub.cluster.node import nodes_subject
 from hub.log.base import StoreError
 from hub.log.jetstream import REPLICAS, stream_name
 from hub.log.nats_servers import MIN_VERSION
@@ -34,10 +35,6 @@ LEASE_WARN_SECONDS = 3.0  # the sequencer renews every 0.5 s; a contender takes 
 SILENT_REPLICA_SECONDS = 5.0  # a replica not heard from this long is down, not just behind
 DEFAULT_PORT = 4222
 STREAM_NOT_FOUND = 10059  # JetStream's error code for a missing stream (10037: a stream without that message)
-
-
-def nodes_subject(event_id: str) -> str:
-    return f"diemcau.{event_id}.nodes"
 
 
 def version_text(version: tuple[int, ...]) -> str:

@@ -35,6 +35,16 @@ TAKE_OVER_SECONDS = 30.0  # the new sequencer's local copy reaching the stream's
 log = logging.getLogger("diemcau.cluster")
 
 
+def nodes_subject(event_id: str) -> str:
+    """Where each node announces itself every second (core NATS, no stream)."""
+    return f"diemcau.{event_id}.nodes"
+
+
+def beats_subject(event_id: str) -> str:
+    """Where heartbeats that are not stored are shared between the nodes (core NATS, no stream)."""
+    return f"diemcau.{event_id}.beat"
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterOptions:
     """What `serve --nats` says of this node."""
@@ -89,8 +99,8 @@ class ClusterNode:
         self.responder = Responder(self.nc, subject, self.hub.dispatch, self.hub.release.after)
         self.lease = Lease(self.nc.jetstream(), self.event_id, self.name, self.url, self._lease_changed)
         await self.lease.open()
-        self._subs = [await self.nc.subscribe(f"diemcau.{self.event_id}.beat", cb=self._on_beat),
-                      await self.nc.subscribe(f"diemcau.{self.event_id}.nodes", cb=self._on_announce)]
+        self._subs = [await self.nc.subscribe(beats_subject(self.event_id), cb=self._on_beat),
+                      await self.nc.subscribe(nodes_subject(self.event_id), cb=self._on_announce)]
         self.hub.cluster = self
         self._tasks += [asyncio.create_task(self.lease.run(), name="lease"),
                         asyncio.create_task(self._announce_loop(), name="announce")]
@@ -160,7 +170,7 @@ class ClusterNode:
 
     def share_heartbeat(self, site: str, measurements: dict[str, Any]) -> None:
         assert self.publisher is not None
-        self.publisher.send(f"diemcau.{self.event_id}.beat",
+        self.publisher.send(beats_subject(self.event_id),
                             orjson.dumps({"node": self.name, "site": site, "m": measurements}))
 
     async def _on_beat(self, msg: Msg) -> None:
@@ -200,7 +210,7 @@ class ClusterNode:
 
     def _announce(self) -> None:
         assert self.publisher is not None
-        self.publisher.send(f"diemcau.{self.event_id}.nodes", orjson.dumps({
+        self.publisher.send(nodes_subject(self.event_id), orjson.dumps({
             "node": self.name, "url": self.url, "role": self.role, "seq": self.hub.state.seq, "ts": time.time()}))
 
     async def _on_announce(self, msg: Msg) -> None:

@@ -32,12 +32,13 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, PubAck, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
+from hub.cluster.connect import connect
 from hub.log.base import Event, Refused, StoreError
+from hub.log.nats_servers import MIN_VERSION
 from hub.log.sqlite import REFUSED, Pending, SQLiteLog
 
 REPLICAS = 3
 DUPLICATE_WINDOW = 120.0  # seconds the stream remembers a Nats-Msg-Id; past it, find_op answers retries
-CONNECT_SECONDS = 10.0  # opening: how long to try the servers before saying none answers
 RESEND_SECONDS = 0.05  # after "no responders" for an event (nothing stored), before it is sent again
 LINGER_SECONDS = 0.002  # a batch's appends gather this long before they are published together
 ACK_SECONDS = 5.0  # a batch not acknowledged within this is failed (a lost leader, a lost connection)
@@ -175,16 +176,17 @@ class JetStreamLog:
         """Connect, create the stream if missing, and copy what the stream holds beyond the local copy."""
         self._loop = asyncio.get_running_loop()
         try:
-            # Once connected it reconnects for ever, to whichever server answers; the first time, only so long.
-            self._nc = await asyncio.wait_for(nats.connect(
-                servers=self.servers, name=f"diemcau {self.event_id}", connect_timeout=2, reconnect_time_wait=0.25,
-                max_reconnect_attempts=-1, error_cb=self._nats_error, disconnected_cb=self._nats_disconnected,
-                reconnected_cb=self._nats_reconnected), CONNECT_SECONDS)
-        except TimeoutError:
+            self._nc = await connect(self.servers, f"diemcau {self.event_id}", error_cb=self._nats_error,
+                                     disconnected_cb=self._nats_disconnected, reconnected_cb=self._nats_reconnected)
+        except StoreError:
             self.local.close()
-            raise StoreError(f"no NATS server answers at {', '.join(self.servers)} "
-                             f"(tried for {CONNECT_SECONDS:g} s)") from None
+            raise
         try:
+            version = self._nc.connected_server_version
+            if (version.major, version.minor) < MIN_VERSION:
+                raise StoreError(f"the NATS server at {self._nc.connected_url.netloc if self._nc.connected_url else '?'} "
+                                 f"is nats-server {version.major}.{version.minor}.{version.patch}; diemcau needs {'.'.join(map(str, MIN_VERSION))} or newer "
+                                 "(sync_interval, and a clustered JetStream it can rely on)")
             self._js = self._nc.jetstream(timeout=self.ack_seconds)
             info = await self._ensure_stream()
             self._reply_prefix = self._nc.new_inbox() + "."
