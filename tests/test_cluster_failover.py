@@ -163,7 +163,7 @@ async def test_killing_any_one_process_loses_nothing_acknowledged(cluster: Local
     for node in cluster.hubs.values():
         stored = stored_ops(node.db)
         for op_id, seq in acked:
-            assert stored.get(op_id) == [seq], f"{node.name}: op_id {op_id} stored at {stored.get(op_id)}, answered {seq}"
+            assert stored.get(op_id) == [seq], f"{node.name}: {op_id} stored at {stored.get(op_id)}, answered {seq}"
     for r in registrars:
         site = next(s for s in state["sites"] if s["id"] == r.site)
         assert site["attendance"]["workers"] == len(r.acked), r.site

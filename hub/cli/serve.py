@@ -172,26 +172,39 @@ def app_hub_seq(app: Any) -> int:
 
 async def _first_links(app: web.Application, config: Config, url: str, db_path: Path) -> AsyncIterator[None]:
     """A cluster node, once joined: the first node ever to start issues the event's tokens for the whole cluster
-    and hands their links over; the others say where they went."""
-    tokens = app[HUB].cluster.tokens
+    and hands their links over; the others say where they went. The printable sheet (a QR code per token: a
+    minute for a national meeting) is drawn in a thread, so the node serves, and renews its lease, meanwhile."""
+    tokens, sheet = app[HUB].cluster.tokens, None
     if await tokens.first_issue():
-        announce_tokens(config, await tokens.issue_many(event_token_specs(config)), url, db_path)
+        issued = await tokens.issue_many(event_token_specs(config))
+        hand_out_links(config, issued, url, db_path)
+        sheet = asyncio.create_task(asyncio.to_thread(write_sheet, config, issued, url, db_path))
     else:
         click.echo("  the event's tokens were issued when the cluster first started (see that node's links file); "
                    "diemcau token --nats makes more")
     yield
+    if sheet is not None:
+        await sheet
 
 
 def announce_tokens(config: Config, issued: list[IssuedToken], url: str, db_path: Path) -> None:
-    """Hand the event's new tokens over: links printed for small events, a file for large."""
+    """Hand the event's new tokens over: links printed for small events, a file for large; and the sheet."""
+    hand_out_links(config, issued, url, db_path)
+    write_sheet(config, issued, url, db_path)
+
+
+def hand_out_links(config: Config, issued: list[IssuedToken], url: str, db_path: Path) -> None:
     links = db_path.with_name(db_path.stem + "-links.tsv")
-    sheet = db_path.with_name(db_path.stem + "-access.html")
     write_links(issued, url, links)
-    write_access_sheet(config, issued, url, sheet)
     if len(config.sites) <= LINKS_PRINT_LIMIT:
         print_links(issued, url)
     else:
         click.echo(f"{len(issued)} access links written to {links} (tokens are shown only there).")
+
+
+def write_sheet(config: Config, issued: list[IssuedToken], url: str, db_path: Path) -> None:
+    sheet = db_path.with_name(db_path.stem + "-access.html")
+    write_access_sheet(config, issued, url, sheet)
     click.echo(f"Printable access sheet with QR codes: {sheet}")
 
 

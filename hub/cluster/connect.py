@@ -37,6 +37,11 @@ async def connect(urls: list[str], name: str, seconds: float = CONNECT_SECONDS, 
     return client
 
 
+def server_of(client: Client) -> str | None:
+    """The `host:port` of the server a client is connected to (None while it is not)."""
+    return client.connected_url.netloc if client.is_connected and client.connected_url else None
+
+
 def _log_error(name: str) -> Any:
     async def error_cb(exc: Exception) -> None:
         log.info("%s: NATS: %r", name, exc)

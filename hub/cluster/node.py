@@ -19,6 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from hub.cluster.connect import server_of
 from hub.cluster.forward import Forwarder, Publisher, Responder, command_subject
 from hub.cluster.lease import Lease
 from hub.cluster.tokens import ClusterTokens
@@ -104,8 +105,7 @@ class ClusterNode:
         self.hub.cluster = self
         self._tasks += [asyncio.create_task(self.lease.run(), name="lease"),
                         asyncio.create_task(self._announce_loop(), name="announce")]
-        log.info("node %s joined the cluster at %s (fold at seq %d)", self.name, self.nc.connected_url.netloc if self.nc.connected_url else "?",
-                 self.hub.state.seq)
+        log.info("node %s joined the cluster at %s (fold at seq %d)", self.name, server_of(self.nc), self.hub.state.seq)
 
     async def stop(self) -> None:
         """Hand the lease over at once, then leave."""
@@ -235,7 +235,7 @@ class ClusterNode:
         nc = self.nc
         return {"node": self.name, "role": self.role, "fold_seq": self.hub.state.seq, "fold_lag": self.fold_lag(),
                 "sequencer": self.sequencer(),
-                "engine": {"connected": nc.is_connected, "server": nc.connected_url.netloc if nc.connected_url else None,
+                "engine": {"connected": nc.is_connected, "server": server_of(nc),
                            "stream": self.log.stream, "durable_seq": self.log.durable_seq},
                 "nodes": {name: {"url": p.url, "role": p.role, "seq": p.seq} for name, p in self.peers.items()
                           if time.monotonic() - p.heard < NODE_GONE_SECONDS}}

@@ -141,10 +141,10 @@ class Hub:
             self._run_bridge(True)
 
     async def stop(self) -> None:
-        self._run_bridge(False)
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._bridge_task] if self._bridge_task is not None else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.close_connections()
         await self.log.stop()
 
@@ -230,8 +230,8 @@ class Hub:
         due = site.last_stored_heartbeat is None or now - site.last_stored_heartbeat >= self.config.heartbeat.store_every_seconds
         gap_ends = site.checked_in is not None and site.status in ("offline", "lost")  # not an idle agent
         if due or link != site.link or gap_ends:
-            if not self.deciding:
-                return self.cluster.forward(who, "site.heartbeat", {"site": site.id, **measurements}, None)  # type: ignore[union-attr]
+            if self.cluster is not None and not self.cluster.deciding:
+                return self.cluster.forward(who, "site.heartbeat", {"site": site.id, **measurements}, None)
             return self._store(Planned("site.heartbeat", site.id, measurements), who.token_id, None)
         result = self.heard_heartbeat(site.id, measurements)
         if self.cluster is not None:

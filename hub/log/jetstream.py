@@ -32,7 +32,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, PubAck, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
-from hub.cluster.connect import connect
+from hub.cluster.connect import connect, server_of
 from hub.log.base import Event, Refused, StoreError
 from hub.log.nats_servers import MIN_VERSION
 from hub.log.sqlite import REFUSED, Pending, SQLiteLog
@@ -184,9 +184,9 @@ class JetStreamLog:
         try:
             version = self._nc.connected_server_version
             if (version.major, version.minor) < MIN_VERSION:
-                raise StoreError(f"the NATS server at {self._nc.connected_url.netloc if self._nc.connected_url else '?'} "
-                                 f"is nats-server {version.major}.{version.minor}.{version.patch}; diemcau needs {'.'.join(map(str, MIN_VERSION))} or newer "
-                                 "(sync_interval, and a clustered JetStream it can rely on)")
+                found, needed = f"{version.major}.{version.minor}.{version.patch}", ".".join(map(str, MIN_VERSION))
+                raise StoreError(f"the NATS server at {server_of(self._nc)} is nats-server {found}; diemcau needs "
+                                 f"{needed} or newer (sync_interval, and a clustered JetStream it can rely on)")
             self._js = self._nc.jetstream(timeout=self.ack_seconds)
             info = await self._ensure_stream()
             self._reply_prefix = self._nc.new_inbox() + "."
