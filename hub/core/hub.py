@@ -86,6 +86,7 @@ class Hub:
         self.stats = Stats()
         self.started = clock()
         self._tasks: list[asyncio.Task[None]] = []
+        self.node_name: str | None = None  # cluster mode fills these: see node_urls
         self.rebuild()
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -101,6 +102,10 @@ class Hub:
         self.fanout.restart()
         self.release.lose()  # what waited for the lost events: pushes give way to the rebuilt state
         log.info("state rebuilt: seq %d, %d questions", state.seq, len(state.questions))
+
+    def node_urls(self) -> list[str]:
+        """The base URL of every live node, for clients to fail over to; cluster mode fills these."""
+        return []
 
     async def start(self) -> None:
         self.log.start()
