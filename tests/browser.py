@@ -24,6 +24,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 ARTIFACTS = ROOT / "test-artifacts"
+REFUSED = r"WebSocket connection to 'ws://[^']+/ws' failed: .*ERR_CONNECTION_REFUSED"  # Chromium, on a dead node
 
 
 @pytest.fixture
