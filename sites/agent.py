@@ -1,8 +1,9 @@
 """The site agent: runs on the hall's PC and keeps telling the hub the hall is alive and how good its link is.
 
 Every interval it measures the round trip to the hub (a `ping`), optionally whether the video bridge
-answers, and the PC's load, and sends them as a `site.heartbeat`. When the hub goes away it retries
-with exponential backoff and jitter, so a hundred halls do not all knock at the same second.
+answers, and the PC's load, and sends them as a `site.heartbeat`. When the hub (or one node of a cluster)
+goes away its client fails over to another node, retrying with full-jitter backoff, so a hundred halls do
+not all knock at the same second.
 """
 
 from __future__ import annotations
@@ -10,42 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 import httpx
-import websockets
 
 from hub.stopping import run_stoppable
 
-from .client import AuthFailed, CommandFailed, HubClient
+from .client import AuthFailed, CommandFailed, Failover, HubClient
+from .nodes import ws_url
 
 log = logging.getLogger("diemcau.agent")
-WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
 
 class AgentError(Exception):
     """A problem retrying cannot fix (a refused token, a token for the wrong role)."""
-
-
-def ws_url(hub: str) -> str:
-    """The hub's websocket address from what a technician types: `http://hub:8080` or `ws://hub:8080/ws`."""
-    parts = urlsplit(hub.strip())
-    if parts.scheme not in WS_SCHEMES or not parts.netloc:
-        raise ValueError(f"{hub!r} is not a hub address; give e.g. http://192.168.1.10:8080")
-    path = parts.path.rstrip("/")
-    return urlunsplit((WS_SCHEMES[parts.scheme], parts.netloc, path if path.endswith("/ws") else f"{path}/ws", "", ""))
-
-
-def backoff(attempt: int, start: float, cap: float) -> float:
-    """Exponential delay with jitter: half fixed, half random, never above `cap`."""
-    delay = min(cap, start * 2 ** attempt)
-    return delay / 2 + random.random() * delay / 2
 
 
 @dataclass(frozen=True)
@@ -54,63 +37,58 @@ class AgentOptions:
     token: str
     interval: float = 5.0
     bridge_url: str | None = None
-    backoff_start: float = 1.0
-    backoff_cap: float = 30.0
+    backoff_start: float = 0.5
+    backoff_cap: float = 10.0
+    nodes: tuple[str, ...] = ()  # a cluster's other nodes; the hub announces the live ones as well
 
 
 class Agent:
-    """Connect, heartbeat until the connection drops, back off, repeat; cancel the task to stop."""
+    """Connect, then heartbeat every interval on whichever node is up; cancel the task to stop."""
 
     def __init__(self, options: AgentOptions) -> None:
         self.options = options
         self.url = ws_url(options.hub)
+        self.nodes = tuple(ws_url(node) for node in options.nodes)
         self.link: str | None = None
         self.bridge_ok: bool | None = None
         self.heartbeats = 0
 
     async def run(self) -> None:
-        attempt = 0
+        failover = Failover(self.nodes, self.options.backoff_start, self.options.backoff_cap, _connected, _lost)
         async with httpx.AsyncClient(timeout=min(3.0, max(0.5, self.options.interval))) as http:
-            while True:
-                client = HubClient(self.url, self.options.token)
-                try:
-                    await self._connect(client)
-                    attempt = 0
-                    await self._beat(client, http)
-                except (OSError, websockets.WebSocketException) as exc:
-                    delay = backoff(attempt, self.options.backoff_start, self.options.backoff_cap)
-                    attempt += 1
-                    log.warning("Mất kết nối tới hub (%s); thử lại sau %.1f s", _why(exc), delay)
-                    await asyncio.sleep(delay)
-                finally:
-                    await client.close()
+            client = HubClient(self.url, self.options.token, failover=failover)
+            try:
+                await self._connect(client)
+                await self._beat(client, http)
+            finally:
+                await client.close()
 
     async def _connect(self, client: HubClient) -> None:
         try:
             identity = await client.connect()
         except AuthFailed as exc:
-            raise AgentError(f"hub refused the token ({exc}); ask the organisers for a technician link") from None
+            raise _refused(exc) from None
         if identity.get("role") != "technician" or not identity.get("site"):
             raise AgentError(f"this token is for role {identity.get('role')}, not for a site's technician")
-        log.info("Đã kết nối hub %s — điểm cầu %s (connected)", self.url, identity["site"])
 
     async def _beat(self, client: HubClient, http: httpx.AsyncClient) -> None:
-        """Heartbeat every interval until the connection fails (an exception) or the task is cancelled."""
+        """Heartbeat every interval, on whichever node the client is connected to, until cancelled or refused."""
         site = client.identity["site"]
         while True:
-            measurements = await self.measure(client, http)
             try:
+                await client.wait_online()  # a round trip measured across a reconnection would say nothing
+                measurements = await self.measure(client, http)
                 result = await client.call("site.heartbeat", site=site, **measurements)
+            except AuthFailed as exc:  # the token was revoked
+                raise _refused(exc) from None
             except CommandFailed as exc:
                 log.warning("hub did not take the heartbeat: %s", exc)
+            except OSError as exc:  # the connection went during the ping, or no node answered in time
+                log.debug("heartbeat skipped: %s", _why(exc))
             else:
                 self.heartbeats += 1
                 self._note_link(result.get("link"), measurements["rtt_ms"])
-            closed = asyncio.ensure_future(client.closed.wait())
-            done, _ = await asyncio.wait([closed], timeout=self.options.interval)
-            closed.cancel()
-            if done:
-                raise ConnectionError("the hub closed the connection")
+            await asyncio.sleep(self.options.interval)
 
     async def measure(self, client: HubClient, http: httpx.AsyncClient) -> dict[str, Any]:
         """Round trip to the hub, the PC's load and, if asked, the video bridge's reachability."""
@@ -153,13 +131,27 @@ class Agent:
         self.link = link
 
 
+def _connected(url: str, identity: dict[str, Any]) -> None:
+    node = f", nút {identity['node']}" if identity.get("node") else ""
+    log.info("Đã kết nối hub %s%s — điểm cầu %s (connected)", url, node, identity.get("site"))
+
+
+def _lost(url: str, why: BaseException, delay: float) -> None:
+    log.warning("Mất kết nối tới hub %s (%s); thử lại sau %.1f s", url, _why(why), delay)
+
+
+def _refused(exc: AuthFailed) -> AgentError:
+    return AgentError(f"hub refused the token ({exc}); ask the organisers for a technician link")
+
+
 def _why(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @click.command("agent")
-@click.option("--hub", "hub_url", required=True, help="The hub's address, e.g. http://192.168.1.10:8080.")
+@click.option("--hub", "hub_url", required=True,
+              help="The hub's address, e.g. http://192.168.1.10:8080; a cluster's nodes separated by commas.")
 @click.option("--token", required=True, envvar="DIEMCAU_TOKEN", help="The site's technician token (or DIEMCAU_TOKEN).")
 @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.5, 300),
               help="Seconds between heartbeats; keep it below the hub's heartbeat timeout.")
@@ -177,7 +169,8 @@ def agent_command(hub_url: str, token: str, interval: float, bridge_url: str | N
     logging.basicConfig(level=getattr(logging, log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
     try:
-        agent = Agent(AgentOptions(hub_url, token, interval, bridge_url))
+        first, *others = hub_url.split(",")
+        agent = Agent(AgentOptions(first, token, interval, bridge_url, nodes=tuple(others)))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--hub") from None
     try:

@@ -23,7 +23,8 @@ from hub.stopping import run_stoppable, stop
 from hub.tokens import TokenStore
 from hub.web.keys import HUB
 
-from .client import AuthFailed, CommandFailed, HubClient, new_op_id
+from .client import AuthFailed, CommandFailed, Failover, HubClient, new_op_id
+from .nodes import ws_url
 from .scenario import Plan, Ref, Step, generate_questions, plan, questions_file, read_questions
 
 if TYPE_CHECKING:
@@ -32,19 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("diemcau.simulator")
 TokenFor = Callable[[str, str | None], str]  # (role, site) -> token
 RETRIES = 6
+CONNECT_SECONDS = 10.0  # an actor's connection tries the hub's nodes this long before its command counts a retry
 MIN_HEARTBEAT_SECONDS = 0.25
 WATCH_POLL_SECONDS = 0.2
-
-
-def ws_url(hub: str) -> str:
-    """`http://host:8080` (or ws://, with or without /ws) as the hub's websocket URL."""
-    url = hub.rstrip("/")
-    for web, ws in (("http://", "ws://"), ("https://", "wss://")):
-        if url.startswith(web):
-            url = ws + url[len(web):]
-    if not url.startswith(("ws://", "wss://")):
-        raise ValueError(f"{hub!r} is not an http(s):// or ws(s):// URL")
-    return url if url.endswith("/ws") else url + "/ws"
 
 
 def local_ws_url(host: str, port: int) -> str:
@@ -81,11 +72,12 @@ def day_plan(config: Config, config_path: Path | None, sites: list[Site], seed: 
 
 
 class Simulator:
-    """Runs a plan: one connection per actor, steps at their scenario time divided by `speed`."""
+    """Runs a plan: one connection per actor, steps at their scenario time divided by `speed`. Each actor's
+    connection fails over to the hub's other nodes (`nodes`, and those the hub announces) by itself."""
 
     def __init__(self, url: str, config: Config, token_for: TokenFor, day: Plan, *, speed: float = 10,
-                 seed: int = 0, linger: bool = False) -> None:
-        self.url, self.config, self.token_for, self.day = url, config, token_for, day
+                 seed: int = 0, linger: bool = False, nodes: tuple[str, ...] = ()) -> None:
+        self.url, self.config, self.token_for, self.day, self.nodes = url, config, token_for, day, nodes
         self.speed, self.seed, self.linger = speed, seed, linger
         self.clients: dict[str, HubClient] = {}
         self.tokens: dict[str, str] = {}
@@ -152,7 +144,8 @@ class Simulator:
             log.info("%s %s", self.clock(), step.say)
 
     async def _send(self, actor: str, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """One command, retried with the same op_id after a lost connection or a rate limit."""
+        """One command, retried with the same op_id after a rate limit or while no node answers (a lost
+        connection the client itself survives: it sends the command again on the next node)."""
         if type_ != "site.heartbeat":
             fields = {**fields, "op_id": new_op_id()}
         for attempt in range(RETRIES):
@@ -164,23 +157,22 @@ class Simulator:
             except CommandFailed as exc:
                 if exc.code != "rate_limited" or attempt == RETRIES - 1:
                     raise
-            except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            except OSError as exc:  # ConnectionError, TimeoutError
                 if attempt == RETRIES - 1:
                     raise CommandFailed("internal_error", f"hub unreachable: {exc}") from None
-                self.clients.pop(actor, None)
             await asyncio.sleep(0.2 * 2 ** attempt)
         raise AssertionError("unreachable")
 
     async def client(self, actor: str) -> HubClient:
-        """The actor's connection, opened (and reopened after a drop) on first use."""
+        """The actor's connection, opened on first use; it stays connected to some node by itself."""
         client = self.clients.get(actor)
         if client is not None and not client.closed.is_set():
             return client
         role, _, site = actor.partition(":")
         if actor not in self.tokens:
             self.tokens[actor] = await asyncio.to_thread(self.token_for, role, site or None)
-        client = HubClient(self.url, self.tokens[actor])
-        await client.connect()
+        client = HubClient(self.url, self.tokens[actor], failover=Failover(self.nodes))
+        await asyncio.wait_for(client.connect(), CONNECT_SECONDS)
         self.clients[actor] = client
         return client
 
@@ -242,7 +234,8 @@ async def _when_watched(sim: Simulator, hub: Hub) -> None:
 
 
 @click.command("simulate")
-@click.option("--hub", "hub_url", required=True, help="The running hub, e.g. http://127.0.0.1:8080")
+@click.option("--hub", "hub_url", required=True,
+              help="The running hub, e.g. http://127.0.0.1:8080; a cluster's nodes separated by commas.")
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The event's config, the same the hub runs.")
 @click.option("--speed", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
@@ -266,7 +259,7 @@ def simulate_command(hub_url: str, config_path: Path, speed: float, limit: int |
     try:
         config = load_config(config_path)
         sites = choose_sites(config, limit, exclude)
-        url = ws_url(hub_url)
+        url, *nodes = [ws_url(hub) for hub in hub_url.split(",")]
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     if bool(token) == bool(db_path):
@@ -283,14 +276,14 @@ def simulate_command(hub_url: str, config_path: Path, speed: float, limit: int |
     day = day_plan(config, config_path, sites, seed, speed)
     click.echo(f"simulating {len(sites)} halls, {day.questions} questions, at {speed:g}x: about "
                f"{day.ends_at / speed / 60:.0f} minutes (Ctrl-C to stop)", err=True)
-    if run_stoppable(_simulate(url, config, token_for, day, speed, seed, admin=bool(token))):
+    if run_stoppable(_simulate(url, tuple(nodes), config, token_for, day, speed, seed, admin=bool(token))):
         click.echo("stopped", err=True)
         raise SystemExit(130)
 
 
-async def _simulate(url: str, config: Config, token_for: TokenFor, day: Plan, speed: float, seed: int,
-                    admin: bool) -> None:
-    sim = Simulator(url, config, token_for, day, speed=speed, seed=seed)
+async def _simulate(url: str, nodes: tuple[str, ...], config: Config, token_for: TokenFor, day: Plan, speed: float,
+                    seed: int, admin: bool) -> None:
+    sim = Simulator(url, config, token_for, day, speed=speed, seed=seed, nodes=nodes)
     try:
         moderator = await sim.client("moderator")
     except (OSError, AuthFailed) as exc:

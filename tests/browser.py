@@ -24,6 +24,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 ARTIFACTS = ROOT / "test-artifacts"
+REFUSED = r"WebSocket connection to 'ws://[^']+/ws' failed: .*ERR_CONNECTION_REFUSED"  # Chromium, on a dead node
 
 
 @pytest.fixture
@@ -52,6 +53,7 @@ class Pages:
         self.browser = browser
         self.test_name = re.sub(r"[^\w.-]+", "_", test_name)
         self.watched: list[Watched] = []
+        self.allowed: list[re.Pattern[str]] = []
 
     async def open(self, hub: RunningHub, path: str, token: str | None = None, *,
                    viewport: dict[str, int] | None = None, wait: bool = True) -> Page:
@@ -68,12 +70,16 @@ class Pages:
         await page.goto(url, wait_until="load" if wait else "commit")
         return page
 
+    def allow_console(self, pattern: str) -> None:
+        """Console errors the test expects (e.g. Chromium's line for each refused connection to a dead node)."""
+        self.allowed.append(re.compile(pattern))
+
     def problems(self, page: Page | None = None) -> list[str]:
-        """Console errors and off-origin requests seen so far (for one page or all)."""
+        """Console errors (but those allowed) and off-origin requests seen so far (for one page or all)."""
         out = []
         for w in self.watched:
             if page is None or w.page is page:
-                out += [f"console error: {e}" for e in w.console_errors]
+                out += [f"console error: {e}" for e in w.console_errors if not any(p.search(e) for p in self.allowed)]
                 out += [f"request outside the hub: {u}" for u in w.foreign_requests]
         return out
 

@@ -228,6 +228,20 @@ async def test_origin_allow_list(start_hub: StartHub, config: Config) -> None:
         assert refused.value.response.status_code == 403, origin
 
 
+async def test_origin_of_another_live_node_is_allowed(hub: RunningHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page one node served fails over to another node's /ws: every node takes the live nodes' origins."""
+    nodes = ["https://n1.kontum.gov.vn:8443/hub/", "http://10.0.0.12:8080"]
+    monkeypatch.setattr(hub.hub, "node_urls", lambda: nodes)
+    for origin in ("https://n1.kontum.gov.vn:8443", "http://10.0.0.12:8080"):
+        client = HubClient(hub.ws_url, hub.token("viewer"), origin=origin)
+        assert (await client.connect())["nodes"] == nodes
+        await client.close()
+    for origin in ("https://n1.kontum.gov.vn", "http://10.0.0.12:8081", "https://10.0.0.12:8080"):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(hub.ws_url, additional_headers={"Origin": origin})
+        assert refused.value.response.status_code == 403, origin
+
+
 def test_serve_binds_localhost_unless_told() -> None:
     host = next(p for p in serve.params if p.name == "host")
     assert host.default == "127.0.0.1"

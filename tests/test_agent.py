@@ -23,7 +23,7 @@ from hub.stopping import stop
 from hub.tokens import TokenStore
 from hub.web.app import create_app
 from hub.web.keys import HUB
-from sites.agent import Agent, AgentError, AgentOptions, backoff, ws_url
+from sites.agent import Agent, AgentError, AgentOptions, ws_url
 from sites.client import new_op_id
 
 from .conftest import ROOT, RunningHub
@@ -80,14 +80,6 @@ def test_ws_url(given: str, expected: str) -> None:
 def test_ws_url_refuses_what_is_not_a_hub_address(bad: str) -> None:
     with pytest.raises(ValueError, match="not a hub address"):
         ws_url(bad)
-
-
-def test_backoff_grows_with_jitter_and_a_cap() -> None:
-    for attempt in range(12):
-        ceiling = min(30.0, 2.0 ** attempt)
-        delays = [backoff(attempt, 1.0, 30.0) for _ in range(200)]
-        assert all(ceiling / 2 <= d <= ceiling for d in delays)
-        assert len(set(delays)) > 1  # jittered, so halls do not retry in lockstep
 
 
 def test_op_ids_sort_by_time_and_stay_unique() -> None:

@@ -25,7 +25,8 @@ QUESTION = {"site": "dak-ha", "delegate": {"name": "Nguyễn Thị Lan", "unit":
 async def test_auth_ok_names_role_and_site(hub: RunningHub) -> None:
     client = await hub.client("registrar", site="dak-ha")
     assert client.identity == {"type": "auth_ok", "role": "registrar", "site": "dak-ha", "agency": None,
-                               "shared": ["event", "totals", "floor", "agenda", "agencies", "timeline_tail"]}
+                               "shared": ["event", "totals", "floor", "agenda", "agencies", "timeline_tail"],
+                               "node": None, "nodes": []}
 
 
 @pytest.mark.parametrize("first", [

@@ -21,7 +21,7 @@ from sites.client import HubClient
 from sites.scenario import generate_questions, read_questions, split_attendance
 from sites.simulator import Simulator, choose_sites, day_plan, db_tokens, simulate_command, ws_url
 
-from .browser import Pages
+from .browser import REFUSED, Pages
 from .conftest import KON_TUM, ROOT, StartHub
 from .processes import ignore_sigint, spawn
 from .test_cli import free_port
@@ -175,6 +175,7 @@ async def connected(client: HubClient) -> HubClient:
 
 async def test_the_demo_waits_for_the_chair_page(tmp_path: Path, pages: Pages) -> None:
     port = free_port()
+    pages.allow_console(REFUSED)  # the hub stops before the page does, which tries to reconnect at once
     proc = await asyncio.create_subprocess_exec(
         DIEMCAU, "serve", "--config", str(KON_TUM), "--db", str(tmp_path / "demo.db"), "--port", str(port),
         "--simulate", "--speed", "2000", cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)

@@ -574,8 +574,16 @@ function flush() {
   if (first) performance.mark("diemcau:first-render");
 }
 
+/** Which node of a cluster the page is on, while online: the usual reconnecting banner covers the rest. */
+function showNode() {
+  const node = conn.status === "online" ? conn.identity?.node : null;
+  $("node").hidden = !node;
+  put($("node"), node ? t("chair.node", { node }) : "");
+}
+
 function relabel() {
   translate();
+  showNode();
   for (const rec of tiles.values()) rec.last = {};
   dirty.full = false;
   if (conn?.state) {
@@ -599,6 +607,8 @@ async function main() {
     schedule();
   });
   watchDeadlines(conn, $("deadlines"));
+  for (const name of ["status", "nodes"]) conn.addEventListener(name, showNode);
+  showNode();
   window.addEventListener("langchange", relabel);
   $("call-next").addEventListener("click", callNext);
   $("only-problems").addEventListener("change", () => applyFilters());

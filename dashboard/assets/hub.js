@@ -1,12 +1,17 @@
 // The shared browser client of every diemcau page: token from the URL fragment, one websocket with
-// auth, subscribe and resume by seq, reconnect with backoff and jitter, the merged live state, and a
-// durable outbox (localStorage) so changes made offline are sent exactly once when the hall is back.
+// auth, subscribe and resume by seq, failing over to another node of the hub (or back to the same one)
+// with full-jitter backoff, the merged live state, and a durable outbox (localStorage) so changes made
+// offline are sent exactly once when the hall is back.
 
 import { t } from "./i18n.js";
 
 const TOKEN_KEY = "diemcau.token";
 const NO_OP_ID = new Set(["subscribe", "ping", "site.heartbeat"]);
 const RETRYABLE = new Set(["rate_limited", "internal_error"]);
+const PING_AFTER_MS = 4000; // without a frame for this long, ping
+const DEAD_AFTER_MS = 10000; // without one for this long, the node is gone even if its TCP connection is not
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_CAP_MS = 10000;
 
 /** The page's token: from `#token=` (then removed from the address bar), else this tab's memory. */
 export function readToken() {
@@ -48,6 +53,72 @@ export function newOpId() {
   return Date.now().toString(16).padStart(12, "0") + random.join("");
 }
 
+/** Full jitter: anywhere from 0 to min(cap, base * 2^attempt), so the pages of a node that went away spread
+ * their retries over the whole window instead of knocking together. */
+export function backoffDelay(attempt, random = Math.random) {
+  return random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+}
+
+/** A node's websocket URL from its base URL (`https://n2.example` → `wss://n2.example/ws`). */
+export function wsUrl(base) {
+  const url = new URL(base, location.href);
+  if (url.protocol === "http:" || url.protocol === "https:") {
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    url.pathname = url.pathname.replace(/\/$/, "") + "/ws";
+  }
+  url.search = url.hash = "";
+  return url.href;
+}
+
+/**
+ * The nodes a page may use: the one it was given (its own origin; never forgotten) and those the hub
+ * announces (each list replaces the last). It starts on the given one, then picks at random among the nodes
+ * not tried since it last connected, the one that just failed last: as sites/nodes.py does.
+ */
+export class Nodes {
+  constructor(given) {
+    this.given = [...new Set(given.map(wsUrl))];
+    this.announced = [];
+    this.tried = new Set(); // this round's
+    this.avoid = null; // the node that failed: the round tries it last
+    this.last = null;
+  }
+
+  get urls() {
+    return [...new Set([...this.given, ...this.announced])];
+  }
+
+  announce(bases) {
+    this.announced = (bases || []).flatMap((base) => {
+      try {
+        return [wsUrl(base)];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  pick() {
+    const urls = this.urls;
+    if (urls.every((url) => this.tried.has(url))) {
+      this.tried = new Set();
+      this.avoid = this.last;
+    }
+    const fresh = urls.filter((url) => !this.tried.has(url));
+    const preferred = fresh.filter((url) => url !== this.avoid);
+    const from = preferred.length ? preferred : fresh;
+    const url = this.last === null ? from[0] : from[Math.floor(Math.random() * from.length)];
+    this.tried.add(url);
+    this.last = url;
+    return url;
+  }
+
+  connected(url) {
+    this.tried = new Set();
+    this.avoid = url;
+  }
+}
+
 /** A failed command: `code` is the contract's error code. */
 export class CommandError extends Error {
   constructor(code, message) {
@@ -57,16 +128,19 @@ export class CommandError extends Error {
 }
 
 /**
- * One live connection to the hub.
- * Events: "status" (detail: "connecting" | "online" | "offline" | "denied"), "auth" (identity),
- * "state" (detail: {full, sites, questions, frame}: ids that changed), "outbox" (detail: pending count).
+ * One live connection to the hub, to whichever of its nodes is up (`nodes`: base URLs beyond the page's own;
+ * the hub announces the live ones). A node silent for 10 s is given up; a command in flight that carries an
+ * op_id is sent again, with it, on the next connection.
+ * Events: "status" (detail: "connecting" | "online" | "offline" | "denied"), "auth" (identity), "nodes" (the
+ * hub's frame), "state" (detail: {full, sites, questions, frame}: ids that changed), "outbox" (detail: pending count).
  */
 export class HubConnection extends EventTarget {
-  constructor(token, { subscribe = true, url } = {}) {
+  constructor(token, { subscribe = true, url, nodes = [] } = {}) {
     super();
     this.token = token;
     this.subscribe = subscribe;
-    this.url = url || `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+    this.nodes = new Nodes([url || location.origin, ...nodes]);
+    this.url = this.nodes.given[0];
     this.status = "connecting";
     this.identity = null;
     this.state = null;
@@ -81,6 +155,7 @@ export class HubConnection extends EventTarget {
 
   start() {
     this._open();
+    this.watch = setInterval(() => this._watch(), 1000);
     window.addEventListener("online", () => this.reconnectNow());
     // Chromium keeps a dead socket open when the network goes; close it so the page says offline at once.
     window.addEventListener("offline", () => this.ws && this.ws.close());
@@ -108,14 +183,15 @@ export class HubConnection extends EventTarget {
     return Date.now() + this.skewMs;
   }
 
-  /** Send a command and resolve with its result; rejects with CommandError. */
+  /** Send a command and resolve with its result; rejects with CommandError. One that changes state (it carries
+   * an op_id) and is still unanswered when the connection goes is sent again on the next one. */
   send(type, fields = {}) {
     if (this.status !== "online") return Promise.reject(new CommandError("offline", "not connected"));
     const id = this.nextId++;
     const frame = { id, type, ...fields };
     if (!NO_OP_ID.has(type) && !frame.op_id) frame.op_id = newOpId();
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, frame });
       this.ws.send(JSON.stringify(frame));
     });
   }
@@ -184,17 +260,41 @@ export class HubConnection extends EventTarget {
 
   _open() {
     this._setStatus(this.state ? "offline" : "connecting");
+    this.url = this.nodes.pick();
     const ws = new WebSocket(this.url);
     this.ws = ws;
+    this.heard = this.pinged = performance.now();
     ws.onopen = () => ws.send(JSON.stringify({ type: "auth", token: this.token }));
-    ws.onmessage = (msg) => this._receive(JSON.parse(msg.data));
+    ws.onmessage = (msg) => {
+      this.heard = performance.now();
+      this._receive(JSON.parse(msg.data));
+    };
     ws.onclose = () => this._closed(ws);
+  }
+
+  /** Every second: ping a quiet node, and give up one that has said nothing for DEAD_AFTER_MS (it stopped, or the
+   * network under it went, without closing the connection); an attempt that never opens is given up alike. */
+  _watch() {
+    const ws = this.ws;
+    if (!ws || ws.readyState > WebSocket.OPEN || this.status === "denied") return;
+    const now = performance.now();
+    if (now - this.heard >= DEAD_AFTER_MS) {
+      ws.onclose = ws.onmessage = ws.onopen = null;
+      ws.close();
+      this._closed(ws);
+    } else if (this.status === "online" && now - this.heard >= PING_AFTER_MS && this.pinged <= this.heard) {
+      this.pinged = now;
+      ws.send(JSON.stringify({ id: this.nextId++, type: "ping" }));
+    }
   }
 
   _closed(ws) {
     if (ws !== this.ws) return;
-    for (const { reject } of this.pending.values()) reject(new CommandError("offline", "connection lost"));
-    this.pending.clear();
+    for (const [id, { reject, frame }] of this.pending) {
+      if (frame.op_id) continue; // sent again, with its op_id, once connected
+      reject(new CommandError("offline", "connection lost"));
+      this.pending.delete(id);
+    }
     if (this.status === "denied" || this.stopped) return;
     this._setStatus("offline");
     this._reconnectSoon();
@@ -202,8 +302,7 @@ export class HubConnection extends EventTarget {
 
   _reconnectSoon(delay) {
     if (this.status === "online" || this.status === "denied" || this.timer) return;
-    const base = Math.min(15000, 500 * 2 ** this.attempt++);
-    const wait = delay ?? base / 2 + Math.random() * base / 2;
+    const wait = delay ?? backoffDelay(this.attempt++);
     this.timer = setTimeout(() => {
       this.timer = null;
       this._open();
@@ -213,20 +312,33 @@ export class HubConnection extends EventTarget {
   _receive(frame) {
     if (frame.now) this.skewMs = Date.parse(frame.now) - Date.now();
     switch (frame.type) {
-      case "auth_ok":
+      case "auth_ok": {
+        const unanswered = [...this.pending.values()]; // commands with an op_id the last connection left
         this.identity = frame;
         this.attempt = 0;
+        this.nodes.connected(this.url);
+        this.nodes.announce(frame.nodes);
         this._setStatus("online");
         this._emit("auth", frame);
         if (this.subscribe) {
           const since = this.state ? { since: this.state.seq } : {};
           this.send("subscribe", since).catch(() => {});
         }
+        for (const entry of unanswered) this.ws.send(JSON.stringify(entry.frame));
         this._flush();
         return;
+      }
       case "auth_invalid":
         this._setStatus("denied");
         sessionStorage.removeItem(TOKEN_KEY);
+        // Not sent: an outbox entry stays queued (as for a connection lost), it is not reported as refused.
+        for (const { reject } of this.pending.values()) reject(new CommandError("offline", frame.message));
+        this.pending.clear();
+        return;
+      case "nodes":
+        this.nodes.announce(frame.nodes);
+        this.identity = { ...this.identity, node: frame.node, nodes: frame.nodes };
+        this._emit("nodes", frame);
         return;
       case "result": {
         const waiting = this.pending.get(frame.id);

@@ -114,6 +114,7 @@ class Hub:
         self.stats = Stats()
         self.started = clock()
         self._tasks: list[asyncio.Task[None]] = []
+        self.node_name: str | None = None  # cluster mode fills these: see node_urls
         self.rebuild()
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -129,6 +130,10 @@ class Hub:
         self.fanout.restart()
         self.release.lose()  # what waited for the lost events: pushes give way to the rebuilt state
         log.info("state rebuilt: seq %d, %d questions", state.seq, len(state.questions))
+
+    def node_urls(self) -> list[str]:
+        """The base URL of every live node, for clients to fail over to; cluster mode fills these."""
+        return []
 
     async def start(self) -> None:
         await self.log.open()  # a replicated log catches its local copy up here; what it brought is folded

@@ -133,7 +133,7 @@ class Connection:
             await self._refuse("unknown or revoked token")
             return False
         self.who = who
-        self.push(encode(auth_ok(who.role, who.site, who.agency)))
+        self.push(encode(auth_ok(who.role, who.site, who.agency, self.hub.node_name, self.hub.node_urls())))
         log.info("connected: %s %s%s from %s", who.token_id, who.role, f" {who.site}" if who.site else "", self.peer)
         return True
 

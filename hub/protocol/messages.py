@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -67,9 +68,12 @@ def result_error(msg_id: int | None, code: str, message: str) -> dict[str, Any]:
     return {"id": msg_id, "type": "result", "success": False, "error": {"code": code, "message": message}}
 
 
-def auth_ok(role: str, site: str | None, agency: str | None) -> dict[str, Any]:
-    """Who the token is, and the shared parts pushed frames carry (`shared`): a client replaces exactly those."""
-    return {"type": "auth_ok", "role": role, "site": site, "agency": agency, "shared": list(PUSHED_SHARED)}
+def auth_ok(role: str, site: str | None, agency: str | None, node: str | None = None,
+            nodes: Iterable[str] = ()) -> dict[str, Any]:
+    """Who the token is, the shared parts pushed frames carry (`shared`: a client replaces exactly those), and
+    this node's name with every live node's base URL, so a client can fail over (null and [] on a single hub)."""
+    return {"type": "auth_ok", "role": role, "site": site, "agency": agency, "shared": list(PUSHED_SHARED),
+            "node": node, "nodes": list(nodes)}
 
 
 def nodes_frame(node: str, nodes: list[str]) -> dict[str, Any]:

@@ -34,14 +34,21 @@ async def api_state(request: web.Request) -> web.Response:
 
 
 def origin_allowed(request: web.Request) -> bool:
-    """Browsers must come from the hub's own origin or the allow-list; non-browsers send no Origin."""
+    """Browsers must come from the hub's own origin, the allow-list, or another live node (a page it served
+    failing over here); non-browsers send no Origin."""
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    allowed = request.app[HUB].config.server.allowed_origins
-    if origin in allowed:
+    hub = request.app[HUB]
+    if origin in hub.config.server.allowed_origins or origin.lower() in map(_origin, hub.node_urls()):
         return True
     return urlsplit(origin).netloc.lower() == (request.host or "").lower()
+
+
+def _origin(url: str) -> str:
+    """`https://n1.example:8443/hub/` as a browser's Origin header names it: `https://n1.example:8443`."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
