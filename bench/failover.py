@@ -6,43 +6,43 @@ from __future__ import annotations
 import asyncio
 import time
 
-from sites.client import HubClient, new_op_id
+from sites.client import CommandFailed, Failover, HubClient, new_op_id
+from sites.nodes import ws_url
 
-CALL_SECONDS = 10.0  # an answer not come by then: the node is taken for lost
+RETRYABLE = ("internal_error", "rate_limited")  # answers after which the same op_id is sent again
 
 
 class Registrar:
-    """One hall's registrar adding people one at a time, moving to the next node whenever its node fails,
-    and resending the unanswered command with its op_id until it is acknowledged."""
+    """One hall's registrar adding people one at a time through the failover client: whatever node it is on
+    fails, its command goes out again, with its op_id, on the next one it reaches."""
 
-    def __init__(self, site: str, token: str, urls: list[str], first: int, pause: float = 0.02) -> None:
-        self.site, self.token, self.urls, self.node, self.pause = site, token, urls, first, pause
+    def __init__(self, site: str, token: str, urls: list[str], first: int, pause: float = 0.08) -> None:
+        self.site, self.token, self.pause = site, token, pause
+        self.urls = [*urls[first:], *urls[:first]]  # its own node first, then the others
         self.acked: list[tuple[str, int]] = []  # (op_id, seq) as answered
         self.last_ack = time.monotonic()
         self.stopping = False
 
     async def run(self) -> None:
-        client: HubClient | None = None
-        op_id = new_op_id()
-        while not self.stopping:
-            try:
-                if client is None:
-                    client = HubClient(self.urls[self.node].replace("http", "ws", 1) + "/ws", self.token)
-                    await client.connect(open_timeout=3)
-                result = await asyncio.wait_for(client.call("attendance.add", site=self.site, category="workers",
-                                                            delta=1, op_id=op_id), CALL_SECONDS)
-            except Exception:
-                if client is not None:
-                    await asyncio.gather(client.close(), return_exceptions=True)
-                client = None
-                self.node = (self.node + 1) % len(self.urls)
-                await asyncio.sleep(0.2)
-                continue
-            self.acked.append((op_id, result["seq"]))
-            self.last_ack = time.monotonic()
-            op_id = new_op_id()
-            await asyncio.sleep(self.pause)
-        if client is not None:
+        client = HubClient(ws_url(self.urls[0]), self.token, failover=Failover([ws_url(u) for u in self.urls[1:]]))
+        await client.connect()
+        try:
+            while not self.stopping:
+                op_id = new_op_id()
+                while True:  # the client resends it on each node it reaches; past its 30 s, once more
+                    try:
+                        result = await client.call("attendance.add", site=self.site, category="workers", delta=1,
+                                                   op_id=op_id)
+                        break
+                    except (TimeoutError, ConnectionError, CommandFailed) as exc:
+                        if isinstance(exc, CommandFailed) and exc.code not in RETRYABLE or self.stopping:
+                            raise
+                        await asyncio.sleep(self.pause)
+
+                self.acked.append((op_id, result["seq"]))
+                self.last_ack = time.monotonic()
+                await asyncio.sleep(self.pause)
+        finally:
             await client.close()
 
 

@@ -95,8 +95,9 @@ class Lease:
         while True:
             try:
                 await (self._renew() if self.held else self._watch())
-            except (TimeoutError, asyncio.TimeoutError, APIError, ConnectionError, OSError) as exc:
-                log.debug("lease: %r", exc)
+            except Exception as exc:  # a server lost, no responders for a while: never the end of the lease loop
+                log.log(logging.DEBUG if isinstance(exc, (TimeoutError, APIError, OSError)) else logging.WARNING,
+                        "lease: %r", exc)
                 if self.held and self.clock() - self._renewed_at >= LEASE_SECONDS - RENEW_SECONDS:
                     log.warning("node %s cannot renew the sequencer's lease (%r): stepping down", self.node, exc)
                     self._set(False)

@@ -114,7 +114,6 @@ class Hub:
         self.stats = Stats()
         self.started = clock()
         self._tasks: list[asyncio.Task[None]] = []
-        self.node_name: str | None = None  # cluster mode fills these: see node_urls
         self.rebuild()
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -131,9 +130,14 @@ class Hub:
         self.release.lose()  # what waited for the lost events: pushes give way to the rebuilt state
         log.info("state rebuilt: seq %d, %d questions", state.seq, len(state.questions))
 
+    @property
+    def node_name(self) -> str | None:
+        """This node's name in its cluster; None for the one hub of its event."""
+        return self.cluster.name if self.cluster is not None else None
+
     def node_urls(self) -> list[str]:
-        """The base URL of every live node, for clients to fail over to; cluster mode fills these."""
-        return []
+        """The base URL of every live node, for clients to fail over to (none for the one hub of its event)."""
+        return self.cluster.urls() if self.cluster is not None else []
 
     async def start(self) -> None:
         await self.log.open()  # a replicated log catches its local copy up here; what it brought is folded

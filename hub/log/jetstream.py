@@ -384,6 +384,8 @@ class JetStreamLog:
                     await self._settle_failure(batch, error)
             finally:
                 self._unsettled -= 1
+                if not self._unsettled:
+                    self.durable_seq = max(self.durable_seq, self.local.durable_seq)
                 self._deliver()
 
     async def _acknowledged(self, batch: _Batch) -> BaseException | None:
@@ -562,7 +564,8 @@ class JetStreamLog:
                 self._mirror_task = asyncio.create_task(self._mirror(), name=f"{self.stream} mirror")
             return
         copied = self.local.durable_seq
-        self.durable_seq = max(self.durable_seq, copied)  # what came from the stream is on its quorum
+        if not self._unsettled:  # what came from the stream is on its quorum; while appends of this node's are
+            self.durable_seq = max(self.durable_seq, copied)  # unsettled, only their acknowledgements say so
         if self._arriving:
             cut = next((i for i, event in enumerate(self._arriving) if event.seq > copied), len(self._arriving))
             self._held += self._arriving[:cut]
