@@ -39,10 +39,10 @@ async def read_until(stream: asyncio.StreamReader, marker: str, seconds: float) 
 
 
 @contextlib.asynccontextmanager
-async def diemcau_cluster(folder: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+async def diemcau_cluster(folder: Path, *extra: str) -> AsyncIterator[asyncio.subprocess.Process]:
     """`diemcau cluster` for the block. At its end, whatever happened, it is stopped as an operator stops it
     (SIGTERM: it ends its nodes and servers), and killed only if that does not end it in time."""
-    async with spawn(*DIEMCAU, "cluster", "--config", str(KON_TUM), "--dir", str(folder), "--nodes", "3",
+    async with spawn(*DIEMCAU, "cluster", "--config", str(KON_TUM), "--dir", str(folder), "--nodes", "3", *extra,
                      stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
                      env={**os.environ, "PYTHONUNBUFFERED": "1"}) as proc:
         try:
@@ -98,3 +98,32 @@ async def test_a_local_cluster_serves_on_every_node_and_stops_every_process(tmp_
     assert "diemcau cluster stopped" in out
     still = [pid for pid in [*servers.values(), *(pid for _, pid in nodes.values())] if not gone(pid)]
     assert not still, f"left running: {still}\n{out}"
+
+
+async def fold_seq(http: aiohttp.ClientSession, url: str) -> int:
+    async with http.get(f"{url}/healthz") as response:
+        return (await response.json())["fold_seq"]
+
+
+async def test_the_simulated_day_carries_on_when_the_sequencer_is_killed(tmp_path: Path) -> None:
+    async with diemcau_cluster(tmp_path / "rehearsal", "--simulate", "--speed", "40") as proc:
+        assert proc.stdout is not None
+        out = await read_until(proc.stdout, "Ctrl-C stops", 120)
+        nodes = {name: (url, int(pid)) for name, role, url, pid in NODE_LINE.findall(out)}
+        sequencer = next(name for name, role, _, _ in NODE_LINE.findall(out) if role == "sequencer")
+        others = [url for name, (url, _) in nodes.items() if name != sequencer]
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            async with asyncio.timeout(60):  # the halls check in
+                while await fold_seq(http, others[0]) < 20:
+                    await asyncio.sleep(0.5)
+            os.kill(nodes[sequencer][1], signal.SIGKILL)
+            before = await fold_seq(http, others[0])
+            async with asyncio.timeout(60):  # and go on, through another sequencer
+                while await fold_seq(http, others[0]) < before + 20:
+                    await asyncio.sleep(0.5)
+            assert await fold_seq(http, others[1]) >= before  # the other survivor folds the same log
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 60)
+    assert proc.returncode == 0
+    log = (tmp_path / "rehearsal" / "simulator.log").read_text(encoding="utf-8")
+    assert "simulating 11 halls" in log, log

@@ -9,7 +9,10 @@ and on Ctrl-C or SIGTERM stops the hubs first, then the servers.
 from __future__ import annotations
 
 import csv
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -71,7 +74,8 @@ def print_cluster(cluster: LocalCluster, config_path: Path, simulate: bool) -> s
         click.echo(f"Try a failover: kill -9 {pid} (the sequencer, {sequencer}), or a follower's or a NATS server's "
                    "pid. A killed process stays down until the next run.")
     if simulate:
-        click.echo("The simulated halls run inside n1 and end with it. Open the chair link: the meeting day plays.")
+        click.echo("The simulated halls run in a process of their own and move to another node when theirs is lost: "
+                   "open the chair link and watch the meeting day play.")
     click.echo(f"Check the cluster: diemcau doctor --config {config_path} --nats {','.join(cluster.nats.urls)}")
     click.echo("Ctrl-C stops every node, then the NATS servers.")
     return sequencer
@@ -104,17 +108,47 @@ def watch(cluster: LocalCluster, sequencer: str | None) -> None:
             sequencer = now
 
 
-def run(cluster: LocalCluster, config_path: Path, simulate: bool) -> None:
+def start_simulator(cluster: LocalCluster, config_path: Path, speed: float) -> subprocess.Popen[bytes]:
+    """`diemcau simulate` against every node with the admin token the first node issued: the halls fail over
+    like real ones, so no node's loss ends the simulated day. Its output goes to simulator.log in the folder."""
+    first = next(iter(cluster.hubs.values()))
+    admin = next(link for role, _, link in read_links(first.db.with_name(f"{first.db.stem}-links.tsv"))
+                 if role == "admin")
+    hubs = ",".join(node.url for node in cluster.hubs.values())
+    log = cluster.folder / "simulator.log"
+    with open(log, "ab") as out:
+        os.chmod(log, 0o600)
+        return subprocess.Popen([sys.executable, "-m", "hub", "simulate", "--hub", hubs, "--config", str(config_path),
+                                 "--token", admin.split("#token=", 1)[1], "--speed", f"{speed:g}"],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop_simulator(simulator: subprocess.Popen[bytes] | None) -> None:
+    if simulator is not None and simulator.poll() is None:
+        simulator.terminate()
+        try:
+            simulator.wait(10)
+        except subprocess.TimeoutExpired:
+            simulator.kill()
+            simulator.wait()
+
+
+def run(cluster: LocalCluster, config_path: Path, simulate: bool, speed: float) -> None:
     """Start, print, watch; everything is stopped on the way out, whatever happened."""
+    simulator = None
     try:
         click.echo(f"Starting 3 nats-servers and {len(cluster.hubs)} nodes in {cluster.folder}; n1 first, "
                    "which issues the tokens")
         cluster.start()
         print_links(cluster)
-        watch(cluster, print_cluster(cluster, config_path, simulate))
+        sequencer = print_cluster(cluster, config_path, simulate)
+        if simulate:
+            simulator = start_simulator(cluster, config_path, speed)
+        watch(cluster, sequencer)
     finally:
         for sig in STOP_SIGNALS:  # a second Ctrl-C must not cut the stopping short: it has its own deadlines
             signal.signal(sig, signal.SIG_IGN)
+        stop_simulator(simulator)
         cluster.stop()
 
 
@@ -124,7 +158,7 @@ def run(cluster: LocalCluster, config_path: Path, simulate: bool) -> None:
 @click.option("--dir", "folder", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="A new folder for the rehearsal: the servers' stores, each node's copy of the log and output.")
 @click.option("--nodes", "count", default=3, show_default=True, type=click.IntRange(1, 9), help="Hub nodes.")
-@click.option("--simulate", is_flag=True, help="Play a simulated meeting day (inside n1), once a chair page connects.")
+@click.option("--simulate", is_flag=True, help="Play a simulated meeting day against the nodes (its log: simulator.log).")
 @click.option("--speed", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
               help="With --simulate: how many times faster than real time.")
 def cluster_command(config_path: Path, folder: Path, count: int, simulate: bool, speed: float) -> None:
@@ -144,9 +178,8 @@ def cluster_command(config_path: Path, folder: Path, count: int, simulate: bool,
     if (folder / "nats").exists() or any(folder.glob("n*.db")):
         fail(f"{folder} holds an earlier rehearsal; remove it or give another --dir")
     interrupt_on_signals()
-    extra = {"n1": ["--simulate", "--speed", f"{speed:g}"]} if simulate else {}
     try:
-        run(LocalCluster(folder, config_path, count, extra), config_path, simulate)
+        run(LocalCluster(folder, config_path, count), config_path, simulate, speed)
     except (NodeError, NatsServerError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
