@@ -212,3 +212,19 @@ async def test_a_token_made_on_the_cluster_works_on_every_node_and_its_revocatio
     for node in cluster.hubs.values():
         with pytest.raises(AuthFailed):
             await HubClient(node.url.replace("http", "ws") + "/ws", token).connect()
+
+
+async def test_a_subscribe_from_a_seq_this_node_has_not_folded_waits_for_its_fold(cluster: LocalCluster) -> None:
+    """A dashboard failing over from a node further ahead resumes with a delta, not a whole snapshot."""
+    tokens = event_tokens(cluster)
+    urls = [ws_url(node.url) for node in cluster.hubs.values()]
+    async with HubClient(urls[0], tokens["tp-kon-tum"]) as registrar, HubClient(urls[1], tokens["chair"]) as chair:
+        seq = (await registrar.call("attendance.add", site="tp-kon-tum", category="workers", delta=1))["seq"]
+        ahead = seq + 3  # as a node that has folded three more events would have sent it
+        subscribing = asyncio.create_task(chair.call("subscribe", since=ahead))
+        await asyncio.sleep(0.3)
+        assert not subscribing.done()  # it waits for this node's fold to reach `since`
+        for _ in range(3):
+            await registrar.call("attendance.add", site="tp-kon-tum", category="workers", delta=1)
+        answer = await asyncio.wait_for(subscribing, 5)
+    assert answer["mode"] == "delta" and answer["seq"] >= ahead

@@ -42,6 +42,7 @@ PENDING_ANSWERS = 1024
 DIRECT_WRITE_LIMIT = 256 * 1024  # bytes already waiting in a socket's buffer before pushes queue instead
 FLOOD_STRIKES = 200  # rate-limited frames in a row before the connection is closed
 MAX_SAFE_ID = 2**53
+FOLD_WAIT_SECONDS = 2.0  # a cluster node behind a subscriber's `since`: how long the subscribe waits for its fold
 
 
 def _frame_id(data: bytes) -> int | None:
@@ -87,6 +88,7 @@ class Connection:
         self.strikes = 0
         self.closing = False
         self.caught_up = -1  # the state version its catch-up holds: a tick at or below it is news to nobody here
+        self._fold_wait: float | None = None  # until when a subscribe from a seq this node has not folded waits
 
     async def run(self) -> None:
         """Serve the connection until it closes; always leaves the hub's sets clean."""
@@ -210,6 +212,9 @@ class Connection:
                     break
                 frame = self._result(msg_id, outcome)
             elif isinstance(outcome, Subscription):
+                if self._fold_behind(outcome.since):
+                    hub.awaiting_disk.add(self)
+                    break
                 answers.popleft()
                 result, catch_up = hub.fanout.subscribe(self, outcome.since)
                 self.send_all([*ready, encode(result_ok(msg_id, result))])
@@ -225,6 +230,21 @@ class Connection:
             self.send_all(ready)
         if len(answers) < PENDING_ANSWERS:
             self._room.set()
+
+    def _fold_behind(self, since: int | None) -> bool:
+        """Whether a subscribe from `since` waits for this node's fold (at most FOLD_WAIT_SECONDS): a client that
+        comes from a node further ahead then resumes with a delta; past the wait it gets a snapshot."""
+        if since is None or since <= self.hub.state.seq or self.hub.cluster is None:
+            self._fold_wait = None
+            return False
+        loop = asyncio.get_running_loop()
+        if self._fold_wait is None:
+            self._fold_wait = loop.time() + FOLD_WAIT_SECONDS
+            loop.call_later(FOLD_WAIT_SECONDS, self.send_answers)
+        if loop.time() < self._fold_wait:
+            return True
+        self._fold_wait = None
+        return False
 
     def _result(self, msg_id: Any, answer: Answer) -> dict[str, Any]:
         error = answer.write.exception() if answer.write is not None else None
