@@ -18,14 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nats
 import psutil
 
 from hub.cluster.local import LocalCluster
-from hub.log.jetstream import stream_name
 from hub.tokens import ROW_FIELDS, TokenStore
 
-from .failover import Registrar, resumed
+from .failover import Registrar, resumed, stored_ops
 
 ROUNDS = 3  # of each loss, in the full run
 
@@ -93,16 +91,6 @@ def started(config: Path, db: Path, folder: Path) -> Iterator[ClusterServer]:
         yield ClusterServer(cluster)
 
 
-async def _stream_leader(cluster: LocalCluster, event_id: str) -> str:
-    nc = await nats.connect(servers=cluster.nats.urls)
-    try:
-        info = await nc.jetstream().stream_info(stream_name(event_id))
-        assert info.cluster is not None and info.cluster.leader
-        return info.cluster.leader
-    finally:
-        await nc.close()
-
-
 async def _failover(cluster: LocalCluster, registrars: list[tuple[str, str]], event_id: str, rounds: int
                     ) -> dict[str, Any]:
     urls = [node.url for node in cluster.hubs.values()]
@@ -118,7 +106,7 @@ async def _failover(cluster: LocalCluster, registrars: list[tuple[str, str]], ev
             cluster.kill(sequencer)
             out["sequencer_s"].append(await resumed(load, lost))
             await asyncio.to_thread(cluster.restart, sequencer)
-            leader = await _stream_leader(cluster, event_id)
+            leader = await cluster.stream_leader(event_id)
             lost = time.monotonic()
             cluster.nats.kill(leader)
             out["nats_leader_s"].append(await resumed(load, lost))
@@ -137,13 +125,7 @@ async def _failover(cluster: LocalCluster, registrars: list[tuple[str, str]], ev
 
 def _mismatches(db: Path, acked: list[tuple[str, int]]) -> int:
     """Acknowledged op_ids not stored exactly once at the seq their answer named, in one node's copy."""
-    conn = sqlite3.connect(db)
-    try:
-        stored: dict[str, list[int]] = {}
-        for op_id, seq in conn.execute("SELECT op_id, seq FROM events WHERE op_id IS NOT NULL"):
-            stored.setdefault(op_id, []).append(seq)
-    finally:
-        conn.close()
+    stored = stored_ops(db)
     return sum(stored.get(op_id) != [seq] for op_id, seq in acked)
 
 

@@ -4,7 +4,9 @@ shared by the cluster's failover test and the bench's cluster scenario."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+from pathlib import Path
 
 from sites.client import CommandFailed, Failover, HubClient, new_op_id
 from sites.nodes import ws_url
@@ -53,3 +55,15 @@ async def resumed(registrars: list[Registrar], since: float, deadline_seconds: f
         assert time.monotonic() < deadline, f"commands did not resume within {deadline_seconds:g} s of the loss"
         await asyncio.sleep(0.02)
     return max(r.last_ack for r in registrars) - since
+
+
+def stored_ops(db: Path) -> dict[str, list[int]]:
+    """Every op_id in a node's copy of the log, with the seqs it is stored at (one, if all is well)."""
+    conn = sqlite3.connect(db)
+    try:
+        out: dict[str, list[int]] = {}
+        for op_id, seq in conn.execute("SELECT op_id, seq FROM events WHERE op_id IS NOT NULL"):
+            out.setdefault(op_id, []).append(seq)
+        return out
+    finally:
+        conn.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,13 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 
-from bench.failover import Registrar
+from bench.failover import Registrar, stored_ops
 from bench.failover import resumed as wait_resumed
 from hub.cluster.local import LocalCluster
-from hub.log.jetstream import stream_name
 from sites.client import AuthFailed, Failover, HubClient
 from sites.nodes import ws_url
 
@@ -70,31 +67,10 @@ def cli(*args: str) -> str:
     return done.stdout
 
 
-async def stream_leader(cluster: LocalCluster) -> str:
-    nc = await nats.connect(servers=cluster.nats.urls)
-    try:
-        info = await nc.jetstream().stream_info(stream_name(EVENT))
-        assert info.cluster is not None and info.cluster.leader
-        return info.cluster.leader
-    finally:
-        await nc.close()
-
-
 async def resumed(registrars: list[Registrar], since: float) -> float:
     took = await wait_resumed(registrars, since, RESUME_DEADLINE)
     print(f"commands resumed {took:.2f} s after the loss")
     return took
-
-
-def stored_ops(db: Path) -> dict[str, list[int]]:
-    conn = sqlite3.connect(db)
-    try:
-        out: dict[str, list[int]] = {}
-        for op_id, seq in conn.execute("SELECT op_id, seq FROM events WHERE op_id IS NOT NULL"):
-            out.setdefault(op_id, []).append(seq)
-        return out
-    finally:
-        conn.close()
 
 
 async def converged(cluster: LocalCluster, token: str) -> dict[str, Any]:
@@ -146,7 +122,7 @@ async def test_killing_any_one_process_loses_nothing_acknowledged(cluster: Local
         await asyncio.to_thread(cluster.restart, follower)
 
         # 3. The NATS server leading the log's stream.
-        leader = await stream_leader(cluster)
+        leader = await cluster.stream_leader(EVENT)
         lost = time.monotonic()
         cluster.nats.kill(leader)
         await resumed(registrars, lost)

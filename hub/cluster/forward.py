@@ -87,8 +87,8 @@ class _Request:
 class Forwarder:
     """The follower's side: each command becomes an Answer whose write is the sequencer's reply."""
 
-    def __init__(self, nc: NATS, subject: str, replied: Callable[[], None]) -> None:
-        self.nc, self.subject, self.replied = nc, subject, replied
+    def __init__(self, nc: NATS, subject: str, after: After, replied: Callable[[], None]) -> None:
+        self.nc, self.subject, self.after, self.replied = nc, subject, after, replied
         self.forwarded = 0
         self.retries = 0
         self._publisher = Publisher(nc)
@@ -149,12 +149,17 @@ class Forwarder:
             request.timer.cancel()
         if "error" in reply:
             self._settle(request.answer, _refusal(reply["error"]["code"], reply["error"]["message"]))
-        else:
-            request.answer.result, request.answer.seq = reply["result"], reply["seq"]
-            self._settle(request.answer, None)
+            return
+        answer = request.answer
+        answer.result, answer.seq = reply["result"], reply["seq"]
+        # Answered once this node's fold holds it, so the client's next read here sees its change; stored on
+        # the stream, it is not lost if this node rebuilds its fold meanwhile.
+        self.after(answer.seq, lambda: self._settle(answer, None), lambda: self._settle(answer, None))
 
     def _settle(self, answer: Answer, error: BaseException | None) -> None:
         assert answer.write is not None
+        if answer.write.done():
+            return
         if error is None:
             answer.write.set_result(None)
         else:

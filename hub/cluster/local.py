@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from hub.cluster.connect import connect
+from hub.log.jetstream import stream_name
 from hub.log.nats_servers import NatsCluster, free_ports
 
 READY_SECONDS = 60.0  # a node answering /healthz (it connects, catches up and joins)
@@ -134,6 +136,17 @@ class LocalCluster:
         found = [name for name, node in self.hubs.items()
                  if node.running() and (node.health() or {}).get("role") == "sequencer"]
         return found[0] if len(found) == 1 else None
+
+    async def stream_leader(self, event_id: str) -> str:
+        """The name of the NATS server leading the event's log stream (the one to kill to test its loss)."""
+        nc = await connect(self.nats.urls, "diemcau local cluster")
+        try:
+            info = await nc.jetstream().stream_info(stream_name(event_id))
+        finally:
+            await nc.close()
+        if info.cluster is None or not info.cluster.leader:
+            raise NodeError(f"stream {stream_name(event_id)} has no leader")
+        return info.cluster.leader
 
     def stop(self) -> None:
         """SIGTERM every node (they hand the lease over and commit), SIGKILL what lingers, then the servers."""

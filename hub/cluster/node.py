@@ -95,7 +95,7 @@ class ClusterNode:
         await self.tokens.wait_mirrored()
         subject = command_subject(self.event_id)
         self.publisher = Publisher(self.nc)
-        self.forwarder = Forwarder(self.nc, subject, self.hub.answers_soon)
+        self.forwarder = Forwarder(self.nc, subject, self.hub.release.after, self.hub.answers_soon)
         await self.forwarder.start()
         self.responder = Responder(self.nc, subject, self.hub.dispatch, self.hub.release.after)
         self.lease = Lease(self.nc.jetstream(), self.event_id, self.name, self.url, self._lease_changed)

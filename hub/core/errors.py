@@ -62,14 +62,10 @@ class Answer:
 
     result: dict[str, Any]
     seq: int = 0  # sent once the log is durable up to here (a retried op_id: its first event)
-    write: asyncio.Future[None] | None = None  # the commit holding its event, or a forwarded command's reply
+    write: asyncio.Future[None] | None = None  # the commit holding its event; forwarded: the reply, folded here
 
     def ready(self, durable_seq: int) -> bool:
-        """Whether it may go out: its write settled (a failure is answered at once), and the log holds its seq;
-        a forwarded command learns its seq from the reply, and waits for this node's fold to reach it."""
-        if self.write is None:
-            return self.seq <= durable_seq
-        return self.write.done() and (self.write.exception() is not None or self.seq <= durable_seq)
+        return self.write.done() if self.write is not None else self.seq <= durable_seq
 
 
 @dataclass(frozen=True, slots=True)
