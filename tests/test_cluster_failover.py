@@ -2,13 +2,15 @@
 spread over the nodes: kill -9 the sequencer hub, a follower hub and the NATS server leading the log's
 stream, in rounds. After each, every acknowledged op_id is stored exactly once at the seq its answer
 named, the totals equal the distinct op_ids, every node's state is the same, a dashboard of a killed
-node carries on from another with `since`, and a token revoked on one node is refused on every node.
+node carries on from another with `since` (a Python one, and the chair page in Chromium), and a token
+revoked on one node is refused on every node.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -18,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import expect
 
 from bench.failover import Registrar, stored_ops
 from bench.failover import resumed as wait_resumed
 from hub.cluster.local import LocalCluster
 from sites.client import AuthFailed, Failover, HubClient
 from sites.nodes import ws_url
+
+from .browser import REFUSED, Pages
 
 pytestmark = pytest.mark.cluster
 
@@ -204,3 +209,34 @@ async def test_a_subscribe_from_a_seq_this_node_has_not_folded_waits_for_its_fol
             await registrar.call("attendance.add", site="tp-kon-tum", category="workers", delta=1)
         answer = await asyncio.wait_for(subscribing, 5)
     assert answer["mode"] == "delta" and answer["seq"] >= ahead
+
+
+async def test_the_chair_page_carries_on_by_itself_when_its_node_is_killed(cluster: LocalCluster,
+                                                                          pages: Pages) -> None:
+    """In Chromium: the chair's status line names its node; kill -9 that node (the sequencer) and the page
+    moves to another, says so, and shows every change made before and after."""
+    tokens = event_tokens(cluster)
+    pages.allow_console(REFUSED)  # Chromium's line for each refused connection to the killed node
+    deadline = time.monotonic() + 20
+    while (first := await asyncio.to_thread(cluster.sequencer)) is None:
+        assert time.monotonic() < deadline, "no sequencer"
+        await asyncio.sleep(0.2)
+    page = await pages.open(cluster.hubs[first], "/", tokens["chair"])  # type: ignore[arg-type]
+    await expect(page.locator("#node")).to_have_text(f"Trực tuyến · nút {first}", timeout=15000)
+    other = next(node for name, node in cluster.hubs.items() if name != first)
+    async with HubClient(ws_url(other.url), tokens["dak-to"], failover=Failover(
+            [ws_url(node.url) for node in cluster.hubs.values() if node is not other])) as registrar:
+        await registrar.call("attendance.add", site="dak-to", category="workers", delta=3)
+        cluster.kill(first)
+        for _ in range(5):
+            await registrar.call("attendance.add", site="dak-to", category="workers", delta=1)
+    await expect(page.locator("#node")).not_to_have_text(f"Trực tuyến · nút {first}", timeout=30000)
+    await expect(page.locator("#node")).to_have_text(re.compile(r"Trực tuyến · nút n\d"), timeout=30000)
+    state = await asyncio.to_thread(api_state, other.url, tokens["chair"])
+    await page.wait_for_function("(seq) => Number(document.body.dataset.seq) >= seq", arg=state["seq"],
+                                 timeout=30000)
+    shown = await page.locator("#present").text_content() or ""
+    assert re.sub(r"\D", "", shown) == str(state["totals"]["attendance"])
+    await page.click(".lang-switch button[data-lang=en]")
+    await expect(page.locator("#node")).to_have_text(re.compile(r"^Online · node n\d$"))
+    await asyncio.to_thread(cluster.restart, first)
