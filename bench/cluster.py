@@ -130,15 +130,13 @@ def _mismatches(db: Path, acked: list[tuple[str, int]]) -> int:
 
 
 def run_cluster(bench: Any, steps: list[float], folder: Path) -> None:
-    """Every cluster figure into bench.results (see bench/run.py's Bench)."""
+    """Every cluster figure into bench.results (see bench/run.py's Bench), on one cluster: the commands, then the
+    target load, then the failover rounds, which kill its processes."""
     args = bench.args
-    event_id = "bench"
-    with started(bench.config, bench.db, folder / "commands") as server:
+    with started(bench.config, bench.db, folder) as server:
         bench.results["commands_cluster"] = bench.drive(server, steps, registrars=bench.registrars)
-    with started(bench.config, bench.db, folder / "target") as server:
         bench.results["target_cluster"] = bench.drive(
             server, [args.rate], stop_p99_ms=float("inf"), technicians=bench.technicians,
             registrars=bench.registrars, dashboards=bench.dashboards, duration=max(args.duration * 6, 1.0))
-    with started(bench.config, bench.db, folder / "failover") as server:
         bench.results["failover"] = asyncio.run(_failover(
-            server.cluster, bench.registrars[:10], event_id, 1 if args.quick else ROUNDS))
+            server.cluster, bench.registrars[:10], "bench", 1 if args.quick else ROUNDS))

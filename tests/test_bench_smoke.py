@@ -44,6 +44,13 @@ def test_quick_bench_completes_and_reports() -> None:
     assert re.search(r"^Hub event-loop stops of 0.2 s or more \(its log\): \d+$", out, re.M), out
     assert re.search(rf"Start-up from a log of 20,000 events: full fold {NUMBER} s; snapshot \+ {NUMBER}-event tail",
                      out), out
+    assert re.search(rf"^\s+250 \|\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}.*\| +{NUMBER}", out, re.M), out  # cluster | single
+    assert re.search(rf"Target load over 3 nodes: .*\n  heartbeats/s {NUMBER}, acked/s {NUMBER}, ack p99 {NUMBER} ms, "
+                     rf"push p50 {NUMBER} ms, push p99 {NUMBER} ms", out), out
+    assert re.search(rf"Failover under {NUMBER} acknowledged adds: commands resumed {NUMBER} s after kill -9 of the "
+                     rf"sequencer hub .*, {NUMBER} s after kill -9 of the stream's leading NATS server .*; acknowledged "
+                     r"but not stored exactly once at their seq: 0$", out, re.M), out
+    assert re.search(rf"cluster: (>= )?{NUMBER} durable commands/s at p99 <= 100 ms", out), out
     assert re.search(rf"The hub's own work per command \(in-process, 5,000 attendance.set .*\): {NUMBER} µs CPU "
                      rf"\(loop {NUMBER}, log writer {NUMBER}; {NUMBER} commits\)\n"
                      rf"  with random op_ids \(uuid4\) instead of time-ordered ones: {NUMBER} µs CPU \(log writer {NUMBER}\)",
