@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import multiprocessing
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -172,19 +173,25 @@ def app_hub_seq(app: Any) -> int:
 
 async def _first_links(app: web.Application, config: Config, url: str, db_path: Path) -> AsyncIterator[None]:
     """A cluster node, once joined: the first node ever to start issues the event's tokens for the whole cluster
-    and hands their links over; the others say where they went. The printable sheet (a QR code per token: a
-    minute for a national meeting) is drawn in a thread, so the node serves, and renews its lease, meanwhile."""
-    tokens, sheet = app[HUB].cluster.tokens, None
-    if await tokens.first_issue():
-        issued = await tokens.issue_many(event_token_specs(config))
-        hand_out_links(config, issued, url, db_path)
-        sheet = asyncio.create_task(asyncio.to_thread(write_sheet, config, issued, url, db_path))
-    else:
+    and hands their links over; the others say where they went. The printable sheet (a QR code per token:
+    minutes of CPU for a national meeting) is drawn in a process of its own, so the node serves, and renews its
+    lease, meanwhile (in a thread it held the interpreter's lock, and the node answered in hundreds of ms)."""
+    tokens = app[HUB].cluster.tokens
+    if not await tokens.first_issue():
         click.echo("  the event's tokens were issued when the cluster first started (see that node's links file); "
                    "diemcau token --nats makes more")
+        yield
+        return
+    issued = await tokens.issue_many(event_token_specs(config))
+    hand_out_links(config, issued, url, db_path)
+    drawer = multiprocessing.get_context("spawn").Process(target=write_sheet, args=(config, issued, url, db_path),
+                                                          name="access sheet", daemon=True)
+    drawer.start()
     yield
-    if sheet is not None:
-        await sheet
+    if drawer.is_alive():
+        drawer.terminate()
+        click.echo("the printable access sheet was not finished; make one with diemcau access-sheet --nats")
+    drawer.join()
 
 
 def announce_tokens(config: Config, issued: list[IssuedToken], url: str, db_path: Path) -> None:
