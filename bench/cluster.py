@@ -26,6 +26,7 @@ from hub.tokens import ROW_FIELDS, TokenStore
 from .failover import Registrar, resumed, stored_ops
 
 ROUNDS = 3  # of each loss, in the full run
+SHEET_SECONDS = 300.0  # the first node's access sheet (a QR code per token) is drawn before anything is measured
 
 
 class ClusterServer:
@@ -88,6 +89,10 @@ def started(config: Path, db: Path, folder: Path) -> Iterator[ClusterServer]:
             if time.monotonic() > deadline:
                 raise RuntimeError("no sequencer elected within 30 s")
             time.sleep(0.2)
+        first = next(iter(cluster.hubs.values()))
+        sheet, deadline = first.db.with_name(f"{first.db.stem}-access.html"), time.monotonic() + SHEET_SECONDS
+        while not sheet.exists() and time.monotonic() < deadline:  # a first start's one-off: a core for a minute
+            time.sleep(1)
         yield ClusterServer(cluster)
 
 
