@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -59,8 +60,8 @@ def event_tokens(cluster: LocalCluster) -> dict[str, str]:
     for line in (cluster.folder / "n1-links.tsv").read_text(encoding="utf-8").splitlines()[1:]:
         role, site, link = line.split("\t")
         token = link.split("#token=")[1]
-        if role == "registrar":
-            tokens[site] = token
+        if role in ("registrar", "technician"):
+            tokens[site if role == "registrar" else f"{role}:{site}"] = token
         elif role in ("chair", "admin", "viewer"):
             tokens[role] = token
     return tokens
@@ -240,3 +241,27 @@ async def test_the_chair_page_carries_on_by_itself_when_its_node_is_killed(clust
     await page.click(".lang-switch button[data-lang=en]")
     await expect(page.locator("#node")).to_have_text(re.compile(r"^Online · node n\d$"))
     await asyncio.to_thread(cluster.restart, first)
+
+
+async def test_heartbeats_a_follower_hears_keep_the_site_live_on_the_sequencer(cluster: LocalCluster) -> None:
+    """Heartbeats that store nothing stay on the node that took them and are shared with the others: past the
+    timeout (15 s) the sequencer, which alone moves statuses with the clock, still counts the hall live."""
+    tokens = event_tokens(cluster)
+    deadline = time.monotonic() + 20
+    while (sequencer := await asyncio.to_thread(cluster.sequencer)) is None:
+        assert time.monotonic() < deadline, "no sequencer"
+        await asyncio.sleep(0.2)
+    follower = next(node for name, node in cluster.hubs.items() if name != sequencer)
+    async with HubClient(ws_url(follower.url), tokens["technician:kon-ray"]) as technician:
+        await technician.call("site.checkin", site="kon-ray", technician="Kỹ thuật viên")
+        until = time.monotonic() + 20  # longer than the timeout
+        while time.monotonic() < until:
+            await technician.send("site.heartbeat", site="kon-ray", rtt_ms=20)
+            await asyncio.sleep(1)
+        state = await asyncio.to_thread(api_state, cluster.hubs[sequencer].url, tokens["chair"])
+    site = next(s for s in state["sites"] if s["id"] == "kon-ray")
+    assert site["status"] == "checking", site["status"]  # checked in, checklist not done
+    with sqlite3.connect(cluster.hubs[sequencer].db) as conn:  # and never counted lost meanwhile
+        moves = [json.loads(data)["status"] for (data,) in conn.execute(
+            "SELECT data FROM events WHERE type = 'site.status' AND site = 'kon-ray'")]
+    assert "lost" not in moves and "offline" not in moves, moves
