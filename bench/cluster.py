@@ -84,11 +84,8 @@ def started(config: Path, db: Path, folder: Path) -> Iterator[ClusterServer]:
     for node in cluster.hubs.values():
         TokenStore(node.db, "bench").upsert(rows)
     with cluster:
-        deadline = time.monotonic() + 30
-        while cluster.sequencer() is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError("no sequencer elected within 30 s")
-            time.sleep(0.2)
+        if cluster.wait_sequencer(30) is None:
+            raise RuntimeError("no sequencer elected within 30 s")
         first = next(iter(cluster.hubs.values()))
         sheet, deadline = first.db.with_name(f"{first.db.stem}-access.html"), time.monotonic() + SHEET_SECONDS
         while not sheet.exists() and time.monotonic() < deadline:  # a first start's one-off: a core for a minute

@@ -93,10 +93,8 @@ async def converged(cluster: LocalCluster, token: str) -> dict[str, Any]:
 async def test_killing_any_one_process_loses_nothing_acknowledged(cluster: LocalCluster) -> None:
     tokens = event_tokens(cluster)
     urls = [node.url for node in cluster.hubs.values()]
-    deadline = time.monotonic() + 20
-    while (first := cluster.sequencer()) is None:
-        assert time.monotonic() < deadline, "no sequencer elected"
-        await asyncio.sleep(0.2)
+    first = await asyncio.to_thread(cluster.wait_sequencer, 20)
+    assert first is not None, "no sequencer elected"
     registrars = [Registrar(site, tokens[site], urls, i % len(urls)) for i, site in enumerate(SITES)]
     load = [asyncio.create_task(r.run()) for r in registrars]
     watcher_node = list(cluster.hubs).index(first)
@@ -218,10 +216,8 @@ async def test_the_chair_page_carries_on_by_itself_when_its_node_is_killed(clust
     moves to another, says so, and shows every change made before and after."""
     tokens = event_tokens(cluster)
     pages.allow_console(REFUSED)  # Chromium's line for each refused connection to the killed node
-    deadline = time.monotonic() + 20
-    while (first := await asyncio.to_thread(cluster.sequencer)) is None:
-        assert time.monotonic() < deadline, "no sequencer"
-        await asyncio.sleep(0.2)
+    first = await asyncio.to_thread(cluster.wait_sequencer, 20)
+    assert first is not None, "no sequencer"
     page = await pages.open(cluster.hubs[first], "/", tokens["chair"])  # type: ignore[arg-type]
     await expect(page.locator("#node")).to_have_text(f"Trực tuyến · nút {first}", timeout=15000)
     other = next(node for name, node in cluster.hubs.items() if name != first)
@@ -247,10 +243,8 @@ async def test_heartbeats_a_follower_hears_keep_the_site_live_on_the_sequencer(c
     """Heartbeats that store nothing stay on the node that took them and are shared with the others: past the
     timeout (15 s) the sequencer, which alone moves statuses with the clock, still counts the hall live."""
     tokens = event_tokens(cluster)
-    deadline = time.monotonic() + 20
-    while (sequencer := await asyncio.to_thread(cluster.sequencer)) is None:
-        assert time.monotonic() < deadline, "no sequencer"
-        await asyncio.sleep(0.2)
+    sequencer = await asyncio.to_thread(cluster.wait_sequencer, 20)
+    assert sequencer is not None, "no sequencer"
     follower = next(node for name, node in cluster.hubs.items() if name != sequencer)
     async with HubClient(ws_url(follower.url), tokens["technician:kon-ray"]) as technician:
         await technician.call("site.checkin", site="kon-ray", technician="Kỹ thuật viên")

@@ -50,16 +50,9 @@ def print_links(cluster: LocalCluster) -> None:
             click.echo(f"  {page:<10} {row[1]:<14} {row[2]}")
 
 
-def wait_sequencer(cluster: LocalCluster, seconds: float = SEQUENCER_SECONDS) -> str | None:
-    deadline = time.monotonic() + seconds
-    while (found := cluster.sequencer()) is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return found
-
-
 def print_cluster(cluster: LocalCluster, config_path: Path, simulate: bool) -> str | None:
     """The nodes with their roles, the servers, how to try a failover; the sequencer's name."""
-    sequencer = wait_sequencer(cluster)
+    sequencer = cluster.wait_sequencer(SEQUENCER_SECONDS)
     click.secho("Nodes (each serves every page; clients move to another by themselves):", bold=True)
     for node in cluster.hubs.values():
         assert node.process is not None

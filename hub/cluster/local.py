@@ -137,6 +137,13 @@ class LocalCluster:
                  if node.running() and (node.health() or {}).get("role") == "sequencer"]
         return found[0] if len(found) == 1 else None
 
+    def wait_sequencer(self, seconds: float) -> str | None:
+        """The sequencer's name once one node says it is (None if none does within `seconds`)."""
+        deadline = time.monotonic() + seconds
+        while (found := self.sequencer()) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return found
+
     async def stream_leader(self, event_id: str) -> str:
         """The name of the NATS server leading the event's log stream (the one to kill to test its loss)."""
         nc = await connect(self.nats.urls, "diemcau local cluster")

@@ -67,7 +67,7 @@ class ClusterNode:
     """Joins a hub to its cluster; the hub sees it as `hub.cluster`."""
 
     def __init__(self, hub: Hub, log_: JetStreamLog, options: ClusterOptions) -> None:
-        self.hub, self.log, self.options = hub, log_, options
+        self.hub, self.log = hub, log_
         self.name, self.url = options.node, options.public_url.rstrip("/")
         self.deciding = False
         self.event_id = hub.config.event.id
