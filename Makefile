@@ -5,6 +5,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
 SPEED  ?= 10
+# Test processes: most tests wait on sockets, browsers and timeouts, so three share two cores well.
+TEST_WORKERS ?= 3
 
 .PHONY: setup system-deps demo cluster-demo test bench clean
 
@@ -29,7 +31,7 @@ cluster-demo: setup
 	$(VENV)/bin/diemcau cluster --config config/kon-tum-2023.toml --dir var/cluster --simulate --speed $(SPEED)
 
 test: setup system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup
 	$(PY) -m bench

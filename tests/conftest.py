@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,6 +19,14 @@ from sites.client import HubClient
 
 ROOT = Path(__file__).resolve().parent.parent
 KON_TUM = ROOT / "config" / "kon-tum-2023.toml"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM (a CI timeout, `kill`) stops the run as Ctrl-C does: the fixtures' teardowns still end every
+    hub, nats-server and browser the tests started."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 class ManualClock:

@@ -37,13 +37,15 @@ async def test_outbox_survives_reload_and_sends_exactly_once(hub: RunningHub, pa
     page = await pages.open(hub, "/healthz")
     await page.evaluate(CLIENT, token)
     await page.wait_for_function("window.conn.status === 'online'", timeout=5000)
-    await page.context.set_offline(True)
+    link = HubLink(page)  # refuses every reconnect (set_offline made Chromium log each try as a console error)
+    await link.cut()
     await page.evaluate("window.conn.ws.close()")
     await page.wait_for_function("window.conn.status === 'offline'", timeout=5000)
     await page.evaluate("""window.conn.submit('question.submit', {site: 'sa-thay', topic: 'training',
         delegate: {name: 'Y Nhung', unit: 'Thủy điện Sa Thầy'}, text: 'Đề nghị mở lớp đào tạo tại huyện.'})""")
     assert len(await page.evaluate("window.conn.outbox()")) == 1
-    await page.context.set_offline(False)
+    assert hub.hub.log.count() == 0
+    await link.restore(announce=False)
     await page.reload()
     await page.evaluate(CLIENT, token)
     await page.wait_for_function("window.conn.status === 'online' && window.conn.outbox().length === 0", timeout=10000)

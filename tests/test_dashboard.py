@@ -228,6 +228,7 @@ async def test_national_view_groups_first(start_hub: StartHub, tmp_path: Path, p
     total = sum(s.expected for s in cfg.sites)
     await expect(page.locator("#present")).to_have_text(f"{total:,}".replace(",", "."), timeout=30000)
     await expect(group(page, "Cụm 34").locator(".group-present")).to_have_text("5.160/5.160 người", timeout=30000)
+    await expect(group(page, "Cụm 1").locator(".group-present")).to_have_text("5.880/5.880 người", timeout=30000)
     await expect(tile(page, "xa-00098").locator(".tile-present")).to_have_text("60", timeout=30000)
     burst = time.perf_counter() - burst_started
     longest = await page.evaluate("window.longest")

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import nats.errors
 import pytest
+from nats.js.errors import ServiceUnavailableError
 
+from hub.cluster import connect
 from hub.log.base import Event, EventLog, Refused, StoreError
 from hub.log.jetstream import JetStreamLog, msg_id
-from hub.log.nats_servers import NatsCluster, NatsServerError, find_nats_server
+from hub.log.nats_servers import NatsCluster, NatsServerError, find_nats_server, free_ports
 from hub.log.sqlite import SQLiteLog
 
 pytestmark = pytest.mark.cluster
@@ -290,3 +294,36 @@ async def test_a_server_older_than_2_10_is_refused_naming_its_version(tmp_path: 
             await log.open()
     finally:
         server.close()
+
+
+async def test_jetstream_not_answering_is_asked_again_then_said_plainly(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real nats-server without JetStream answers every JetStream request with "no responders", as a cluster
+    still electing its meta leader does for a while: the log asks again, then names the stream and the cause."""
+    monkeypatch.setattr(connect, "SETUP_SECONDS", 2.0)
+    port, = free_ports(1)
+    server = subprocess.Popen([str(find_nats_server()), "-a", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        log = JetStreamLog([f"nats://127.0.0.1:{port}"], tmp_path / "copy.db", "plain")
+        started = time.monotonic()
+        with pytest.raises(StoreError, match=r"JetStream did not answer about stream diemcau-plain within 2 s "
+                                             r"\(ServiceUnavailableError\): is JetStream enabled"):
+            await log.open()
+        assert time.monotonic() - started >= 2.0  # asked again until the deadline, not refused at the first 503
+    finally:
+        server.kill()
+        server.wait()
+
+
+async def test_a_request_answered_late_is_asked_again() -> None:
+    answers: list[object] = [nats.errors.TimeoutError(), ServiceUnavailableError(), "info"]
+
+    async def ask() -> object:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert await connect.until_answered("stream s", ask, seconds=5) == "info"
+    assert answers == []

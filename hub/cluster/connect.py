@@ -9,13 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+import nats.errors
 from nats.aio.client import Client
+from nats.js.errors import ServiceUnavailableError
 
 from hub.log.base import StoreError
 
 CONNECT_SECONDS = 10.0
+SETUP_SECONDS = 30.0  # how long a starting node asks a cluster that does not answer JetStream requests yet
+
+T = TypeVar("T")
 
 log = logging.getLogger("diemcau.cluster")
 
@@ -35,6 +41,24 @@ async def connect(urls: list[str], name: str, seconds: float = CONNECT_SECONDS, 
         why = f"tried for {seconds:g} s" if isinstance(exc, TimeoutError) else str(exc)
         raise StoreError(f"no NATS server answers at {', '.join(urls)} ({why})") from None
     return client
+
+
+async def until_answered(what: str, ask: Callable[[], Awaitable[T]], seconds: float | None = None) -> T:
+    """`ask()`, again while JetStream does not answer (a request timing out, or 503): a cluster just started or
+    electing its meta leader does that for a while. StoreError naming `what` after `seconds` (SETUP_SECONDS)."""
+    loop = asyncio.get_running_loop()
+    seconds = SETUP_SECONDS if seconds is None else seconds
+    deadline = loop.time() + seconds
+    while True:
+        try:
+            return await ask()
+        except (nats.errors.TimeoutError, ServiceUnavailableError) as exc:
+            if loop.time() >= deadline:
+                raise StoreError(f"JetStream did not answer about {what} within {seconds:g} s "
+                                 f"({exc.__class__.__name__}): is JetStream enabled on the NATS servers, and are "
+                                 "two of the three up?") from None
+            log.info("JetStream not answering about %s yet (%s); asking again", what, exc.__class__.__name__)
+            await asyncio.sleep(0.5)
 
 
 def server_of(client: Client) -> str | None:

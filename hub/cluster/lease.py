@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import orjson
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
+from hub.cluster.connect import until_answered
 from hub.log.base import StoreError
 from hub.log.jetstream import REPLICAS, WRONG_LAST_SEQUENCE, with_leader
 
@@ -77,6 +78,9 @@ class Lease:
 
     async def open(self) -> None:
         """Create the lease stream if missing (with every server up, as for the log's)."""
+        await until_answered(f"stream {self.stream}", self._create)
+
+    async def _create(self) -> None:
         try:
             await self.js.stream_info(self.stream)
         except NotFoundError:
@@ -85,6 +89,8 @@ class Lease:
                     name=self.stream, subjects=[self.subject], num_replicas=REPLICAS, storage=StorageType.FILE,
                     retention=RetentionPolicy.LIMITS, max_msgs=KEEP_RENEWALS,
                     description="diemcau sequencer lease"))
+            except ServiceUnavailableError:
+                raise  # asked again by until_answered
             except APIError as exc:
                 raise StoreError(f"cannot create stream {self.stream} with {REPLICAS} replicas "
                                  f"({exc.description}); every NATS server of the cluster must be up") from None

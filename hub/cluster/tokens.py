@@ -20,9 +20,16 @@ import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
-from nats.js.errors import APIError, BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import (
+    APIError,
+    BucketNotFoundError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    ServiceUnavailableError,
+)
 from nats.js.kv import KV_OP, KeyValue
 
+from hub.cluster.connect import until_answered
 from hub.log.base import StoreError
 from hub.tokens import ROW_FIELDS, IssuedToken, Spec, TokenStore, new_token, new_tokens
 
@@ -66,6 +73,9 @@ class ClusterTokens:
     async def open(self, create: bool = True) -> None:
         """Bind the bucket; create it if it is missing and `create` (every server must be up for three replicas),
         else StoreError saying the cluster has not started."""
+        await until_answered(f"the token bucket {self.bucket}", lambda: self._bind(create))
+
+    async def _bind(self, create: bool) -> None:
         try:
             self._kv = await self._js.key_value(self.bucket)
         except BucketNotFoundError:
@@ -76,6 +86,8 @@ class ClusterTokens:
                 self._kv = await self._js.create_key_value(KeyValueConfig(
                     bucket=self.bucket, history=1, replicas=self.replicas, storage=StorageType.FILE,
                     description="diemcau access tokens (hashed)"))
+            except ServiceUnavailableError:
+                raise  # asked again by until_answered
             except APIError as exc:
                 raise StoreError(f"cannot create the token bucket {self.bucket} with {self.replicas} replicas "
                                  f"({exc.description}); every NATS server of the cluster must be up") from None

@@ -32,7 +32,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, PubAck, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
-from hub.cluster.connect import connect, server_of
+from hub.cluster.connect import connect, server_of, until_answered
 from hub.log.base import Event, Refused, StoreError
 from hub.log.nats_servers import MIN_VERSION
 from hub.log.sqlite import REFUSED, Pending, SQLiteLog
@@ -240,6 +240,9 @@ class JetStreamLog:
         await self.local.stop()  # commits what it was given; only closes the file if it never started
 
     async def _ensure_stream(self) -> StreamInfo:
+        return await until_answered(f"stream {self.stream}", self._stream_info_or_create)
+
+    async def _stream_info_or_create(self) -> StreamInfo:
         assert self._js is not None
         try:
             info = await self._js.stream_info(self.stream)
@@ -248,11 +251,13 @@ class JetStreamLog:
                 raise StoreError(f"{self.path}: the local copy holds seq {self.local.last_seq()}, and the stream "
                                  f"{self.stream} does not exist; not starting a new log under it: use another "
                                  "--db to start afresh") from None
-            try:
+            try:  # created again with the same config after a lost answer, it answers as for the first time
                 await self._js.add_stream(StreamConfig(
                     name=self.stream, subjects=[self.subject], num_replicas=self.replicas, storage=StorageType.FILE,
                     duplicate_window=DUPLICATE_WINDOW, allow_direct=True,
                     description=f"diemcau event log of {self.event_id}"))
+            except ServiceUnavailableError:
+                raise  # asked again by until_answered
             except APIError as exc:
                 raise StoreError(f"cannot create stream {self.stream} with {self.replicas} replicas "
                                  f"({exc.description}); every NATS server of the cluster must be up") from None
