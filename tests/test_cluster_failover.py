@@ -25,7 +25,9 @@ from playwright.async_api import expect
 
 from bench.failover import Registrar, stored_ops
 from bench.failover import resumed as wait_resumed
+from hub.cluster.connect import connect
 from hub.cluster.local import LocalCluster
+from hub.cluster.node import beats_subject
 from sites.client import AuthFailed, Failover, HubClient
 from sites.nodes import ws_url
 
@@ -259,3 +261,44 @@ async def test_heartbeats_a_follower_hears_keep_the_site_live_on_the_sequencer(c
         moves = [json.loads(data)["status"] for (data,) in conn.execute(
             "SELECT data FROM events WHERE type = 'site.status' AND site = 'kon-ray'")]
     assert "lost" not in moves and "offline" not in moves, moves
+
+
+async def test_heartbeats_a_node_takes_together_reach_the_others_in_one_message(cluster: LocalCluster) -> None:
+    """A quarter second's heartbeats that store nothing go to the other nodes as one message naming every site
+    (one message each cost every node a callback each: at a national meeting, hundreds a second)."""
+    tokens = event_tokens(cluster)
+    sequencer = await asyncio.to_thread(cluster.wait_sequencer, 20)
+    assert sequencer is not None, "no sequencer"
+    follower = next(node for name, node in cluster.hubs.items() if name != sequencer)
+    sites = ["dak-glei", "ngoc-hoi", "dak-to", "tu-mo-rong"]
+    nc = await connect(cluster.nats.urls, "test beats")
+    shared: list[dict[str, Any]] = []
+
+    async def heard(msg: Any) -> None:
+        shared.append(json.loads(msg.data))
+
+    try:
+        await nc.subscribe(beats_subject("kontum-2023"), cb=heard)
+        technicians = [HubClient(ws_url(follower.url), tokens[f"technician:{site}"]) for site in sites]
+        try:
+            for technician in technicians:
+                await technician.connect()
+            for site, technician in zip(sites, technicians):
+                await technician.call("site.checkin", site=site, technician="Kỹ thuật viên")
+                await technician.call("site.heartbeat", site=site, rtt_ms=20)  # the first is stored, not shared
+            await nc.flush()
+            shared.clear()
+            await asyncio.gather(*(t.call("site.heartbeat", site=site, rtt_ms=20)
+                                   for site, t in zip(sites, technicians)))
+            deadline = time.monotonic() + 5
+            while not shared and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # anything else this round sent
+        finally:
+            for technician in technicians:
+                await technician.close()
+    finally:
+        await nc.close()
+    assert {message["node"] for message in shared} == {follower.name}, shared
+    assert sorted(site for message in shared for site in message["beats"]) == sorted(sites), shared
+    assert len(shared) < len(sites), f"a message per heartbeat: {shared}"  # one, unless a quarter second split them

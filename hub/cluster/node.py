@@ -32,6 +32,7 @@ from hub.tokens import Identity
 ANNOUNCE_SECONDS = 1.0
 NODE_GONE_SECONDS = 3.5  # a node not heard for this long is left out of the list clients fail over to
 TAKE_OVER_SECONDS = 30.0  # the new sequencer's local copy reaching the stream's end
+BEATS_SECONDS = 0.25  # heartbeats a node took go to the others together, at most this late
 
 log = logging.getLogger("diemcau.cluster")
 
@@ -81,6 +82,8 @@ class ClusterNode:
         self.lease: Lease | None = None
         self.tokens: ClusterTokens | None = None
         self._role_task: asyncio.Task[None] | None = None
+        self._beats: dict[str, dict[str, Any]] = {}  # site -> its last heartbeat's measurements, not yet shared
+        self._beats_due: asyncio.TimerHandle | None = None
 
     @property
     def nc(self) -> NATS:
@@ -113,6 +116,8 @@ class ClusterNode:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._beats_due is not None:
+            self._beats_due.cancel()
         if self.lease is not None:
             await self.lease.release()
         self.deciding = False
@@ -169,14 +174,25 @@ class ClusterNode:
         return self.forwarder.forward(who, type_, fields, op_id)
 
     def share_heartbeat(self, site: str, measurements: dict[str, Any]) -> None:
+        """Gathered for BEATS_SECONDS, then one message for all: at a national meeting a node takes hundreds of
+        heartbeats a second, and a message each cost every node a callback each."""
+        if self._beats_due is None:
+            self._beats_due = asyncio.get_running_loop().call_later(BEATS_SECONDS, self._share_beats)
+        self._beats[site] = measurements
+
+    def _share_beats(self) -> None:
         assert self.publisher is not None
-        self.publisher.send(beats_subject(self.event_id),
-                            orjson.dumps({"node": self.name, "site": site, "m": measurements}))
+        beats, self._beats, self._beats_due = self._beats, {}, None
+        self.publisher.send(beats_subject(self.event_id), orjson.dumps({"node": self.name, "beats": beats}))
 
     async def _on_beat(self, msg: Msg) -> None:
         body = orjson.loads(msg.data)
-        if body["node"] != self.name and body["site"] in self.hub.state.sites:
-            self.hub.heard_heartbeat(body["site"], body["m"])
+        if body["node"] == self.name:
+            return
+        sites = self.hub.state.sites
+        for site, measurements in body["beats"].items():
+            if site in sites:
+                self.hub.heard_heartbeat(site, measurements)
 
     # -- the node list ----------------------------------------------------------------------------
 
