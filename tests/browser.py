@@ -54,6 +54,7 @@ class Pages:
         self.test_name = re.sub(r"[^\w.-]+", "_", test_name)
         self.watched: list[Watched] = []
         self.allowed: list[re.Pattern[str]] = []
+        self.origins: set[str] = set()  # other origins pages may call (a cluster's other nodes)
 
     async def open(self, hub: RunningHub, path: str, token: str | None = None, *,
                    viewport: dict[str, int] | None = None, wait: bool = True) -> Page:
@@ -74,13 +75,17 @@ class Pages:
         """Console errors the test expects (e.g. Chromium's line for each refused connection to a dead node)."""
         self.allowed.append(re.compile(pattern))
 
+    def allow_origins(self, *urls: str) -> None:
+        """Origins beyond the page's own that it may call: a cluster's other nodes, once it failed over."""
+        self.origins.update(_origin(url) for url in urls)
+
     def problems(self, page: Page | None = None) -> list[str]:
         """Console errors (but those allowed) and off-origin requests seen so far (for one page or all)."""
         out = []
         for w in self.watched:
             if page is None or w.page is page:
                 out += [f"console error: {e}" for e in w.console_errors if not any(p.search(e) for p in self.allowed)]
-                out += [f"request outside the hub: {u}" for u in w.foreign_requests]
+                out += [f"request outside the hub: {u}" for u in w.foreign_requests if _origin(u) not in self.origins]
         return out
 
     async def finish(self) -> None:

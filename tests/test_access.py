@@ -242,6 +242,40 @@ async def test_origin_of_another_live_node_is_allowed(hub: RunningHub, monkeypat
         assert refused.value.response.status_code == 403, origin
 
 
+async def test_a_page_another_node_served_may_read_here_and_no_other(hub: RunningHub,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a failover a page keeps its first node's origin and fetches from the node it is on: CORS for the
+    live nodes' origins (preflight, reads, errors it must read), nothing for any other origin."""
+    monkeypatch.setattr(hub.hub, "node_urls", lambda: ["http://10.0.0.12:8080"])
+    node, bearer = "http://10.0.0.12:8080", {"Authorization": f"Bearer {hub.token('moderator')}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.options(f"{hub.url}/api/questions/import", headers={
+                "Origin": node, "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization"}) as preflight:
+            assert preflight.status == 204
+            assert preflight.headers["Access-Control-Allow-Origin"] == node
+            assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+            assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+        async with http.get(f"{hub.url}/report.csv", headers={"Origin": node, **bearer}) as read:
+            assert read.status == 200 and read.headers["Access-Control-Allow-Origin"] == node
+            assert "Content-Disposition" in read.headers["Access-Control-Expose-Headers"]
+        async with http.get(f"{hub.url}/api/deadlines", headers={"Origin": node}) as refused:
+            assert refused.status == 401 and refused.headers["Access-Control-Allow-Origin"] == node
+        for origin in ("https://evil.example", "http://10.0.0.12:8081"):
+            async with http.get(f"{hub.url}/report.csv", headers={"Origin": origin, **bearer}) as other:
+                assert "Access-Control-Allow-Origin" not in other.headers, origin
+            async with http.options(f"{hub.url}/report.csv", headers={
+                    "Origin": origin, "Access-Control-Request-Method": "GET"}) as preflight:
+                assert "Access-Control-Allow-Origin" not in preflight.headers, origin
+        async with http.get(f"{hub.url}/report.csv", headers=bearer) as same:  # no Origin: as ever
+            assert same.status == 200 and "Access-Control-Allow-Origin" not in same.headers
+        async with http.get(f"{hub.url}/") as page:  # and the page may fetch from the other nodes
+            assert "connect-src 'self' ws: wss: http://10.0.0.12:8080;" in page.headers["Content-Security-Policy"]
+    monkeypatch.setattr(hub.hub, "node_urls", lambda: [])
+    async with aiohttp.ClientSession() as http, http.get(f"{hub.url}/") as page:
+        assert "connect-src 'self' ws: wss:;" in page.headers["Content-Security-Policy"]  # one hub: itself only
+
+
 def test_serve_binds_localhost_unless_told() -> None:
     host = next(p for p in serve.params if p.name == "host")
     assert host.default == "127.0.0.1"

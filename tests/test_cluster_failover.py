@@ -218,6 +218,7 @@ async def test_the_chair_page_carries_on_by_itself_when_its_node_is_killed(clust
     moves to another, says so, and shows every change made before and after."""
     tokens = event_tokens(cluster)
     pages.allow_console(REFUSED)  # Chromium's line for each refused connection to the killed node
+    pages.allow_origins(*(node.url for node in cluster.hubs.values()))
     first = await asyncio.to_thread(cluster.wait_sequencer, 20)
     assert first is not None, "no sequencer"
     page = await pages.open(cluster.hubs[first], "/", tokens["chair"])  # type: ignore[arg-type]
@@ -238,6 +239,14 @@ async def test_the_chair_page_carries_on_by_itself_when_its_node_is_killed(clust
     assert re.sub(r"\D", "", shown) == str(state["totals"]["attendance"])
     await page.click(".lang-switch button[data-lang=en]")
     await expect(page.locator("#node")).to_have_text(re.compile(r"^Online · node n\d$"))
+    # Its links and downloads go to the node it is on now, not to the one that served it and is gone.
+    now_on = re.sub(r"^Online · node ", "", await page.locator("#node").text_content() or "")
+    report = page.locator(".links [data-report]")
+    await expect(report).to_have_attribute("href", re.compile("^" + re.escape(cluster.hubs[now_on].url + "/report#token=")))
+    async with page.expect_download() as saving:
+        await page.click(".links [data-download='/report.xlsx']")
+    download = await saving.value
+    assert (await download.path()).read_bytes()[:2] == b"PK"  # a workbook (a zip), from the live node
     await asyncio.to_thread(cluster.restart, first)
 
 

@@ -32,7 +32,7 @@ function siteName(id) {
 // -- deadlines --------------------------------------------------------------------------------
 
 async function loadDeadlines() {
-  const response = await fetch("/api/deadlines", { headers: { Authorization: `Bearer ${conn.token}` } });
+  const response = await conn.fetch("/api/deadlines");
   if (response.ok) renderDeadlines(await response.json());
 }
 

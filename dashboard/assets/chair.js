@@ -613,8 +613,8 @@ async function main() {
   $("call-next").addEventListener("click", callNext);
   $("only-problems").addEventListener("change", () => applyFilters());
   $("site-search").addEventListener("input", () => applyFilters(true));
-  wireReportLinks(document.querySelector(".links"), conn.token);
-  wireDownloads(document.querySelector(".links"), conn.token, (status) => toast(t(status === 404 ? "link.missing" : "link.failed")));
+  wireReportLinks(document.querySelector(".links"), conn);
+  wireDownloads(document.querySelector(".links"), conn, (status) => toast(t(status === 404 ? "link.missing" : "link.failed")));
   setInterval(tick, 1000);
 }
 

@@ -76,7 +76,7 @@ export function watchDeadlines(conn, root, options = {}) {
     busy = true;
     last = performance.now();
     try {
-      const response = await fetch("/api/deadlines", { headers: { Authorization: `Bearer ${conn.token}` } });
+      const response = await conn.fetch("/api/deadlines");
       if (!response.ok) throw new Error(String(response.status));
       report = await response.json();
       renderDeadlines(root, report, options);

@@ -2,9 +2,10 @@
 
 import { el } from "./dom.js";
 
-/** Fetch `path` with the page's token and save it under the name the hub gives (or the path's last part). */
-export async function download(path, token) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+/** Fetch `path` from the page's node (conn: hub.js's HubConnection) and save it under the name the hub gives
+ * (or the path's last part). */
+export async function download(path, conn) {
+  const response = await conn.fetch(path);
   if (!response.ok) {
     const error = new Error(`${response.status}`);
     error.status = response.status;
@@ -20,21 +21,25 @@ export async function download(path, token) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-/** Point `[data-report]` links at the printable report page, which reads the token from the fragment. */
-export function wireReportLinks(root, token) {
-  for (const link of root.querySelectorAll("[data-report]")) {
-    link.href = `${link.getAttribute("href").split("#")[0]}#token=${encodeURIComponent(token)}`;
-  }
+/** Point `[data-report]` links at the printable report page (which reads the token from the fragment) on the
+ * node the page is on, again whenever it connects (to another node after a failover). */
+export function wireReportLinks(root, conn) {
+  const links = [...root.querySelectorAll("[data-report]")].map((link) => [link, link.getAttribute("href")]);
+  const point = () => {
+    for (const [link, path] of links) link.href = `${new URL(path, conn.base).href}#token=${encodeURIComponent(conn.token)}`;
+  };
+  conn.addEventListener("auth", point);
+  point();
 }
 
 /** Wire every `[data-download]` button under `root`; `onError(status)` tells the user what went wrong. */
-export function wireDownloads(root, token, onError) {
+export function wireDownloads(root, conn, onError) {
   root.addEventListener("click", async (e) => {
     const button = e.target.closest("[data-download]");
     if (!button) return;
     button.disabled = true;
     try {
-      await download(button.dataset.download, token);
+      await download(button.dataset.download, conn);
     } catch (error) {
       onError(error.status ?? 0);
     } finally {

@@ -70,6 +70,14 @@ export function wsUrl(base) {
   return url.href;
 }
 
+/** A node's base URL from its websocket URL (`wss://n2.example/ws` → `https://n2.example/`). */
+export function httpBase(ws) {
+  const url = new URL(ws);
+  url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+  url.pathname = url.pathname.replace(/ws$/, "");
+  return url.href;
+}
+
 /**
  * The nodes a page may use: the one it was given (its own origin; never forgotten) and those the hub
  * announces (each list replaces the last). It starts on the given one, then picks at random among the nodes
@@ -176,6 +184,17 @@ export class HubConnection extends EventTarget {
     this.attempt = 0;
     this.ws?.close();
     this._reconnectSoon(0);
+  }
+
+  /** The base URL of the node this page is on: its own origin, until it fails over to another node. */
+  get base() {
+    return httpBase(this.url);
+  }
+
+  /** `fetch` from the node this page is on, with the page's token (a node that served the page may be gone). */
+  fetch(path, options = {}) {
+    const headers = { ...options.headers, Authorization: `Bearer ${this.token}` };
+    return fetch(new URL(path, this.base), { ...options, headers });
   }
 
   /** Server time now, corrected for this browser's clock skew. */

@@ -247,7 +247,7 @@ function rejectForm(sub, q) {
 async function mergeForm(sub, q) {
   let similar = [];
   try {
-    const response = await fetch(`/api/questions/${encodeURIComponent(q.id)}/similar`, { headers: { Authorization: `Bearer ${conn.token}` } });
+    const response = await conn.fetch(`/api/questions/${encodeURIComponent(q.id)}/similar`);
     if (response.ok) similar = (await response.json()).similar.filter((x) => x.status !== "merged");
   } catch {
     similar = [];
@@ -393,9 +393,7 @@ async function onImport(e) {
   out.replaceChildren(el("p", { className: "muted", textContent: t("mod.importing") }));
   let answer;
   try {
-    const response = await fetch("/api/questions/import", {
-      method: "POST", headers: { Authorization: `Bearer ${conn.token}` }, body: file,
-    });
+    const response = await conn.fetch("/api/questions/import", { method: "POST", body: file });
     answer = response.status === 404 ? { ok: false, errors: [{ text: t("mod.no_import") }] } : await response.json();
   } catch {
     answer = { ok: false, errors: [{ text: t("conn.offline") }] };
@@ -488,8 +486,8 @@ async function main() {
   $("agencies").addEventListener("submit", onAgencySubmit);
   $("import-form").addEventListener("submit", onImport);
   const links = document.querySelector(".links");
-  wireReportLinks(links, conn.token);
-  wireDownloads(links, conn.token, (status) => toast(t(status === 404 ? "link.missing" : "link.failed")));
+  wireReportLinks(links, conn);
+  wireDownloads(links, conn, (status) => toast(t(status === 404 ? "link.missing" : "link.failed")));
   setInterval(tick, 1000);
 }
 

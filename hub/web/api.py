@@ -40,12 +40,12 @@ def origin_allowed(request: web.Request) -> bool:
     if origin is None:
         return True
     hub = request.app[HUB]
-    if origin in hub.config.server.allowed_origins or origin.lower() in map(_origin, hub.node_urls()):
+    if origin in hub.config.server.allowed_origins or origin.lower() in map(node_origin, hub.node_urls()):
         return True
     return urlsplit(origin).netloc.lower() == (request.host or "").lower()
 
 
-def _origin(url: str) -> str:
+def node_origin(url: str) -> str:
     """`https://n1.example:8443/hub/` as a browser's Origin header names it: `https://n1.example:8443`."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()

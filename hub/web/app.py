@@ -13,6 +13,7 @@ from hub.config import Config
 from hub.core.hub import Clock, Hub
 from hub.log.sqlite import SQLiteLog
 from hub.web import api, deadlines, documents, metrics, pages, questions, report
+from hub.web.cors import cors
 from hub.web.keys import HUB
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ def create_app(config: Config, db_path: str | Path, clock: Clock | None = None,
                cluster: ClusterOptions | None = None) -> web.Application:
     """Build the hub for one event (a node of a cluster, given `cluster`); its log, writer and background
     tasks live in cleanup_ctx."""
-    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[cors])
     if cluster is None:
         hub = Hub(config, db_path, SQLiteLog(Path(db_path), config.event.id), clock or time.time)
         node = None

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hub.web.api import node_origin
+from hub.web.keys import HUB
+
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
 PAGES: dict[str, Path] = {
     "/": DASHBOARD / "chair.html",
@@ -25,11 +28,22 @@ SECURITY_HEADERS = {
 }
 
 
+def page_headers(node_urls: list[str]) -> dict[str, str]:
+    """SECURITY_HEADERS, but a page of a cluster node may also fetch from the other live nodes: after a
+    failover its reads and downloads go to the node it is then on (see hub.web.cors)."""
+    if not node_urls:
+        return SECURITY_HEADERS
+    nodes = " ".join(sorted({node_origin(url) for url in node_urls}))
+    policy = SECURITY_HEADERS["Content-Security-Policy"].replace("connect-src 'self' ws: wss:",
+                                                                  f"connect-src 'self' ws: wss: {nodes}")
+    return {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+
+
 def _page(path: Path):
     async def handler(request: web.Request) -> web.StreamResponse:
         if not path.exists():
             raise web.HTTPNotFound(text=f"page {path.name} is not built")
-        return web.FileResponse(path, headers=SECURITY_HEADERS)
+        return web.FileResponse(path, headers=page_headers(request.app[HUB].node_urls()))
     return handler
 
 
