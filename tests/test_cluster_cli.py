@@ -98,6 +98,14 @@ async def test_a_local_cluster_serves_on_every_node_and_stops_every_process(tmp_
     assert "diemcau cluster stopped" in out
     still = [pid for pid in [*servers.values(), *(pid for _, pid in nodes.values())] if not gone(pid)]
     assert not still, f"left running: {still}\n{out}"
+    # The servers take clients and routes only with the rehearsal's token, which no output or log holds.
+    folder = tmp_path / "rehearsal"
+    secret = (folder / "nats.token").read_text(encoding="utf-8").strip()
+    assert (folder / "nats.token").stat().st_mode & 0o077 == 0
+    assert f"--nats-token-file {folder / 'nats.token'}" in out, out  # the doctor line says how to give it
+    logs = [*folder.glob("n*.log"), *folder.glob("nats/*/server.log")]
+    assert len(logs) == 6 and not [log for log in logs if secret in log.read_text(errors="replace")]
+    assert secret not in out
 
 
 async def fold_seq(http: aiohttp.ClientSession, url: str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -69,8 +70,9 @@ def event_tokens(cluster: LocalCluster) -> dict[str, str]:
     return tokens
 
 
-def cli(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "hub", *args], capture_output=True, text=True, timeout=60)
+def cli(*args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([sys.executable, "-m", "hub", *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -182,12 +184,19 @@ def metrics(url: str, token: str) -> dict[str, float]:
 async def test_a_token_made_on_the_cluster_works_on_every_node_and_its_revocation_closes_it_everywhere(
         cluster: LocalCluster) -> None:
     nats_urls = ",".join(cluster.nats.urls)
-    token = cli("token", "--config", str(CONFIG), "--nats", nats_urls, "--role", "viewer").splitlines()[-1]
+    refused = subprocess.run([sys.executable, "-m", "hub", "token", "--config", str(CONFIG), "--nats", nats_urls,
+                              "--role", "viewer"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "refused this client: give the cluster's token with --nats-token-file" \
+        in refused.stderr, refused.stderr  # the servers take no client without the cluster's token
+    assert cluster.nats.token not in refused.stdout + refused.stderr
+    token = cli("token", "--config", str(CONFIG), "--nats", nats_urls, "--nats-token-file", str(cluster.token_file),
+                "--role", "viewer").splitlines()[-1]
     token_id = token.split(".")[0]
     clients = [HubClient(node.url.replace("http", "ws") + "/ws", token) for node in cluster.hubs.values()]
     for client in clients:
         assert (await client.connect())["role"] == "viewer"
-    cli("token", "--config", str(CONFIG), "--nats", nats_urls, "--revoke", token_id)
+    cli("token", "--config", str(CONFIG), "--nats", nats_urls, "--revoke", token_id,
+        env={"DIEMCAU_NATS_TOKEN_FILE": str(cluster.token_file)})  # the file named by the variable, as systemd's
     for client in clients:
         await asyncio.wait_for(client.closed.wait(), 10)
         assert client.ws is not None and client.ws.close_code == 4001
@@ -280,7 +289,7 @@ async def test_heartbeats_a_node_takes_together_reach_the_others_in_one_message(
     assert sequencer is not None, "no sequencer"
     follower = next(node for name, node in cluster.hubs.items() if name != sequencer)
     sites = ["dak-glei", "ngoc-hoi", "dak-to", "tu-mo-rong"]
-    nc = await connect(cluster.nats.urls, "test beats")
+    nc = await connect(cluster.nats.urls, "test beats", token=cluster.nats.token)
     shared: list[dict[str, Any]] = []
 
     async def heard(msg: Any) -> None:

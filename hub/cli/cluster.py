@@ -39,7 +39,8 @@ def print_links(cluster: LocalCluster) -> None:
     first = next(iter(cluster.hubs.values()))
     links = first.db.with_name(f"{first.db.stem}-links.tsv")
     if not links.exists():
-        click.echo(f"  no {links}: the tokens were issued before; make more with diemcau token --nats")
+        click.echo(f"  no {links}: the tokens were issued before; make more with diemcau token --nats "
+                   f"{','.join(cluster.nats.urls)} --nats-token-file {cluster.token_file}")
         return
     rows = read_links(links)
     click.secho(f"Access links (every one, for every hall: {links}; printable sheet "
@@ -69,7 +70,8 @@ def print_cluster(cluster: LocalCluster, config_path: Path, simulate: bool) -> s
     if simulate:
         click.echo("The simulated halls run in a process of their own and move to another node when theirs is lost: "
                    "open the chair link and watch the meeting day play.")
-    click.echo(f"Check the cluster: diemcau doctor --config {config_path} --nats {','.join(cluster.nats.urls)}")
+    click.echo(f"Check the cluster: diemcau doctor --config {config_path} --nats {','.join(cluster.nats.urls)} "
+               f"--nats-token-file {cluster.token_file}")
     click.echo("Ctrl-C stops every node, then the NATS servers.")
     return sequencer
 

@@ -185,7 +185,7 @@ async def check_hub(url: str, config: Config) -> Finding:
 
 
 async def examine(config_path: Path, db_path: Path | None, hub_url: str | None, backup_dir: Path | None,
-                  nats_urls: list[str] | None = None) -> list[Finding]:
+                  nats_urls: list[str] | None = None, nats_token: str | None = None) -> list[Finding]:
     config, finding = check_config(config_path)
     if config is None:
         return [finding]
@@ -201,7 +201,7 @@ async def examine(config_path: Path, db_path: Path | None, hub_url: str | None, 
     if nats_urls:
         from hub.cli.doctor_nats import check_nats  # nats-py comes with the cluster extra
 
-        out += await check_nats(nats_urls, config.event.id)
+        out += await check_nats(nats_urls, config.event.id, nats_token)
     return out
 
 
@@ -215,7 +215,7 @@ async def examine(config_path: Path, db_path: Path | None, hub_url: str | None, 
               help="Where scheduled backups go: checked for room and for being on another disk.")
 @nats_option("Cluster mode: the NATS servers, each checked on its own, then the streams and the nodes.")
 def doctor_command(config_path: Path, db_path: Path | None, hub_url: str | None, backup_dir: Path | None,
-                   nats_urls: list[str] | None) -> None:
+                   nats_urls: list[str] | None, nats_token: str | None) -> None:
     """Check a setup the day before: config, database, disk, clock, backups, bridge, hub, cluster.
 
     Exits 1 on a failure.
@@ -225,9 +225,10 @@ def doctor_command(config_path: Path, db_path: Path | None, hub_url: str | None,
       diemcau doctor --config /etc/diemcau/kontum-2023.toml --db /var/lib/diemcau/kontum-2023.db \\
           --hub http://127.0.0.1:8080 --backup-dir /mnt/backup/diemcau
       diemcau doctor --config /etc/diemcau/event.toml --db /var/lib/diemcau/event.db \\
-          --nats nats://10.0.0.11:4222,nats://10.0.0.12:4222,nats://10.0.0.13:4222
+          --nats nats://10.0.0.11:4222,nats://10.0.0.12:4222,nats://10.0.0.13:4222 \\
+          --nats-token-file /etc/diemcau/nats.token
     """
-    findings = asyncio.run(examine(config_path, db_path, hub_url, backup_dir, nats_urls))
+    findings = asyncio.run(examine(config_path, db_path, hub_url, backup_dir, nats_urls, nats_token))
     click.echo(f"diemcau doctor: {config_path}")
     for f in findings:
         label, colour = LEVELS[f.level]

@@ -194,15 +194,16 @@ async def _quiet(exc: Exception) -> None:
     """nats-py's error callback: doctor reports what it finds; the client's own retries are noise."""
 
 
-async def check_nats(urls: list[str], event_id: str) -> list[Finding]:
-    """Every server on its own, then the cluster's streams and nodes through those that answered."""
+async def check_nats(urls: list[str], event_id: str, token: str | None = None) -> list[Finding]:
+    """Every server on its own, then the cluster's streams and nodes through those that answered (giving
+    `token` if they require one)."""
     servers = await asyncio.gather(*(check_server(url) for url in urls))
     usable = [url for url, finding in zip(urls, servers, strict=True) if finding.level == "ok"]
     if not usable:
         return [*servers, Finding("fail", "nats", "no usable NATS server: nothing more can be checked until one "
                                                   "of the above answers with JetStream on")]
     try:
-        nc = await connect(usable, "diemcau doctor", SERVER_SECONDS * 2, error_cb=_quiet)
+        nc = await connect(usable, "diemcau doctor", SERVER_SECONDS * 2, token=token, error_cb=_quiet)
     except StoreError as exc:
         return [*servers, Finding("fail", "nats", str(exc))]
     try:

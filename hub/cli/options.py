@@ -59,5 +59,31 @@ def parse_nats_urls(ctx: click.Context, param: click.Parameter, value: str | Non
 
 
 def nats_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The `--nats URL[,URL…]` option, passed on as `nats_urls` (a list of URLs, or None): cluster mode."""
-    return click.option("--nats", "nats_urls", metavar="URL[,URL…]", callback=parse_nats_urls, help=help)
+    """`--nats URL[,URL…]` (passed on as `nats_urls`, a list of URLs or None: cluster mode) and
+    `--nats-token-file` (passed on as `nats_token`, the token the file holds): a file, or the
+    DIEMCAU_NATS_TOKEN_FILE variable naming one, so the token is in no command line and no log."""
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, nats_urls: list[str] | None, nats_token_file: Path | None, **kwargs: Any) -> Any:
+            if nats_token_file is not None and nats_urls is None:
+                fail("--nats-token-file goes with --nats")
+            token = read_nats_token(nats_token_file) if nats_token_file is not None and nats_urls else None
+            return func(*args, nats_urls=nats_urls, nats_token=token, **kwargs)
+
+        wrapper = click.option(
+            "--nats-token-file", type=click.Path(dir_okay=False, path_type=Path), envvar="DIEMCAU_NATS_TOKEN_FILE",
+            help="With --nats: the file holding the token the NATS servers require (or set "
+                 "DIEMCAU_NATS_TOKEN_FILE).")(wrapper)
+        return click.option("--nats", "nats_urls", metavar="URL[,URL…]", callback=parse_nats_urls, help=help)(wrapper)
+    return decorate
+
+
+def read_nats_token(path: Path) -> str:
+    """The token in `path` (its first line); the command fails, naming the file, if there is none."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--nats-token-file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
+    if not token or "\n" in token:
+        fail(f"--nats-token-file {path}: it must hold the token alone, on one line")
+    return token

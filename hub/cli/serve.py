@@ -87,8 +87,8 @@ def print_links(issued: list[IssuedToken], url: str) -> None:
                    "Default: http://<host>:<port>.")
 def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int, certfile: str | None,
           keyfile: str | None, log_level: str, log_format: str, backup_dir: Path | None, backup_every: float,
-          backup_keep: int, simulate: bool, speed: float, nats_urls: list[str] | None, node_name: str | None,
-          public_url: str | None) -> None:
+          backup_keep: int, simulate: bool, speed: float, nats_urls: list[str] | None, nats_token: str | None,
+          node_name: str | None, public_url: str | None) -> None:
     """Start the hub for one event, or one node of a cluster (--nats).
 
     On a fresh database (a fresh cluster, with --nats) it creates the access tokens and prints one
@@ -119,7 +119,7 @@ def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int
         from hub.cluster.node import ClusterOptions
 
         url = (public_url or f"{'https' if ssl_context else 'http'}://{host}:{port}").rstrip("/")
-        cluster = ClusterOptions(nats_urls, node_name, url)
+        cluster = ClusterOptions(nats_urls, node_name, url, nats_token)
     app = create_app(config, db_path, cluster=cluster)
     store = TokenStore(db_path)
     if cluster is not None:

@@ -27,8 +27,8 @@ class TokensOnCluster:
     """The cluster's tokens for one command, called as a TokenStore is: each call connects, acts, disconnects.
     Imports nats-py only when used (it is the `cluster` extra's)."""
 
-    def __init__(self, urls: list[str], event_id: str) -> None:
-        self.urls, self.event_id = urls, event_id
+    def __init__(self, urls: list[str], event_id: str, nats_token: str | None = None) -> None:
+        self.urls, self.event_id, self._nats_token = urls, event_id, nats_token
 
     def list(self) -> list[dict]:
         return self._run(lambda tokens: tokens.list(), create=False)
@@ -49,7 +49,7 @@ class TokensOnCluster:
         from hub.cluster.tokens import ClusterTokens
 
         async def run() -> Any:
-            nc = await connect(self.urls, "diemcau token")
+            nc = await connect(self.urls, "diemcau token", token=self._nats_token)
             try:
                 tokens = ClusterTokens(nc, self.event_id)
                 await asyncio.wait_for(tokens.open(create=create), CLUSTER_SECONDS)
@@ -76,7 +76,8 @@ class TokensOnCluster:
 @click.option("--revoke", "revoke_id", metavar="TOKEN_ID", help="Revoke a token by its id (the part before the dot).")
 @click.option("--list", "list_tokens", is_flag=True, help="List tokens (ids, roles, bindings; never secrets).")
 @click.option("--public-url", help="Base URL for the printed page link.")
-def token(config: Config, config_path: Path, db_path: Path, nats_urls: list[str] | None, role: str | None,
+def token(config: Config, config_path: Path, db_path: Path, nats_urls: list[str] | None, nats_token: str | None,
+          role: str | None,
           site: str | None, agency: str | None, label: str | None, revoke_id: str | None, list_tokens: bool,
           public_url: str | None) -> None:
     """Create a token and print it alone on the last line; or --revoke or --list tokens.
@@ -85,9 +86,11 @@ def token(config: Config, config_path: Path, db_path: Path, nats_urls: list[str]
     Examples:
       diemcau token --config config/kon-tum-2023.toml --role registrar --site dak-ha --label "Chị Hoa"
       diemcau token --config config/kon-tum-2023.toml --revoke 3f2a9c1b
-      diemcau token --config config/kon-tum-2023.toml --nats nats://10.0.0.1:4222,nats://10.0.0.2:4222 --role chair
+      diemcau token --config config/kon-tum-2023.toml --nats nats://10.0.0.1:4222,nats://10.0.0.2:4222 \\
+          --nats-token-file /etc/diemcau/nats.token --role chair
     """
-    store = TokensOnCluster(nats_urls, config.event.id) if nats_urls else TokenStore(db_path, config.event.id)
+    store = (TokensOnCluster(nats_urls, config.event.id, nats_token) if nats_urls else
+             TokenStore(db_path, config.event.id))
     if list_tokens:
         for row in store.list():
             state = "revoked" if row["revoked"] else "active"
@@ -122,14 +125,15 @@ def token(config: Config, config_path: Path, db_path: Path, nats_urls: list[str]
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="HTML file to write.")
 @click.option("--public-url", required=True, help="How the halls reach the hub, e.g. https://diemcau.kontum.gov.vn")
 @click.option("--site", "sites", multiple=True, help="Only these sites (repeatable). Default: every site.")
-def access_sheet(config: Config, config_path: Path, db_path: Path, nats_urls: list[str] | None, out: Path,
-                 public_url: str, sites: tuple[str, ...]) -> None:
+def access_sheet(config: Config, config_path: Path, db_path: Path, nats_urls: list[str] | None,
+                 nats_token: str | None, out: Path, public_url: str, sites: tuple[str, ...]) -> None:
     """Issue new technician and registrar tokens and write a printable page per site with their QR codes."""
     unknown = [s for s in sites if s not in config.site_ids]
     if unknown:
         fail(f"unknown site(s): {', '.join(unknown)}")
     chosen = [s for s in config.sites if not sites or s.id in sites]
-    store = TokenStore(db_path, config.event.id) if nats_urls is None else TokensOnCluster(nats_urls, config.event.id)
+    store = (TokenStore(db_path, config.event.id) if nats_urls is None else
+             TokensOnCluster(nats_urls, config.event.id, nats_token))
     try:
         issued = store.issue_many([(role, s.id, None, f"{s.name} (access sheet)")
                                    for s in chosen for role in ("technician", "registrar")])

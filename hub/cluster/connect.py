@@ -19,6 +19,7 @@ from nats.js.errors import ServiceUnavailableError
 from hub.log.base import StoreError
 
 CONNECT_SECONDS = 10.0
+AUTH_REFUSED = "Authorization Violation"  # the servers' -ERR to a missing or wrong token
 SETUP_SECONDS = 30.0  # how long a starting node asks a cluster that does not answer JetStream requests yet
 
 T = TypeVar("T")
@@ -26,21 +27,44 @@ T = TypeVar("T")
 log = logging.getLogger("diemcau.cluster")
 
 
-async def connect(urls: list[str], name: str, seconds: float = CONNECT_SECONDS, **options: Any) -> Client:
+async def connect(urls: list[str], name: str, seconds: float = CONNECT_SECONDS, token: str | None = None,
+                  **options: Any) -> Client:
     """A client connected to one of `urls` (then reconnecting to whichever answers, for ever), named `name` on the
-    servers; StoreError naming the URLs when none answers within `seconds`. `options` go to nats-py's `connect`
-    (callbacks, timeouts); errors are logged at INFO, without tracebacks, unless an `error_cb` is given."""
+    servers and giving `token` if the servers require one; StoreError naming the URLs when none answers within
+    `seconds`, at once when they refuse the token. `options` go to nats-py's `connect` (callbacks, timeouts);
+    errors are logged at INFO, without tracebacks, unless an `error_cb` is given."""
     client = Client()
+    refused = asyncio.get_running_loop().create_future()
+    told = options.pop("error_cb", None) or _log_error(name)
+
+    async def error_cb(exc: Exception) -> None:
+        if AUTH_REFUSED in str(exc) and not refused.done():  # nats-py would try again for ever
+            refused.set_result(None)
+        await told(exc)
+
     settings: dict[str, Any] = {"connect_timeout": 2, "reconnect_time_wait": 0.25, "max_reconnect_attempts": -1,
-                                "error_cb": _log_error(name), **options}
+                                **options, "error_cb": error_cb}
+    connecting = asyncio.ensure_future(client.connect(servers=urls, name=name, token=token, **settings))
+    servers = ", ".join(urls)
     try:
-        await asyncio.wait_for(client.connect(servers=urls, name=name, **settings), seconds)
-    except (TimeoutError, OSError) as exc:
-        with contextlib.suppress(Exception):
-            await client.close()
-        why = f"tried for {seconds:g} s" if isinstance(exc, TimeoutError) else str(exc)
-        raise StoreError(f"no NATS server answers at {', '.join(urls)} ({why})") from None
-    return client
+        done, _ = await asyncio.wait([connecting, refused], timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        if connecting in done:
+            connecting.result()
+            return client
+        if refused.done():
+            hint = "give the cluster's token with --nats-token-file" if token is None else \
+                "is --nats-token-file the cluster's token?"
+            problem = f"the NATS servers at {servers} refused this client: {hint}"
+        else:
+            problem = f"no NATS server answers at {servers} (tried for {seconds:g} s)"
+    except OSError as exc:
+        problem = f"no NATS server answers at {servers} ({exc})"
+    connecting.cancel()
+    with contextlib.suppress(BaseException):
+        await connecting
+    with contextlib.suppress(Exception):
+        await client.close()
+    raise StoreError(problem)
 
 
 async def until_answered(what: str, ask: Callable[[], Awaitable[T]], seconds: float | None = None) -> T:

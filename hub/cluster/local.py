@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -75,10 +76,22 @@ class LocalCluster:
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.nats = NatsCluster(self.folder / "nats")
+        self.nats = NatsCluster(self.folder / "nats", token=self._token())
         for number in range(1, self.nodes + 1):
             name = f"n{number}"
             self.hubs[name] = HubNode(name, 0, self.folder / f"{name}.db", self.folder / f"{name}.log")
+
+    @property
+    def token_file(self) -> Path:
+        """The NATS servers' token (clients and routes give it), readable by this user only."""
+        return self.folder / "nats.token"
+
+    def _token(self) -> str:
+        """The token of this folder's servers: made once, kept for a restart in the same folder."""
+        if not self.token_file.exists():
+            with os.fdopen(os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+                out.write(secrets.token_urlsafe(32) + "\n")
+        return self.token_file.read_text(encoding="utf-8").strip()
 
     def start(self) -> Self:
         """The servers, then the first node alone (it creates the streams and issues the tokens), then the rest."""
@@ -100,7 +113,8 @@ class LocalCluster:
     def spawn(self, name: str) -> None:
         node = self.hubs[name]
         command = [sys.executable, "-m", "hub", "serve", "--config", str(self.config_path), "--db", str(node.db),
-                   "--nats", ",".join(self.nats.urls), "--node", name, "--port", str(node.port),
+                   "--nats", ",".join(self.nats.urls), "--nats-token-file", str(self.token_file),
+                   "--node", name, "--port", str(node.port),
                    "--public-url", node.url, *self.extra.get(name, [])]
         # The log holds the links the first node prints on issuing the tokens: readable by this user only.
         # Its own session: a terminal's Ctrl-C reaches only who runs the cluster, which stops the nodes in order.
@@ -146,7 +160,7 @@ class LocalCluster:
 
     async def stream_leader(self, event_id: str) -> str:
         """The name of the NATS server leading the event's log stream (the one to kill to test its loss)."""
-        nc = await connect(self.nats.urls, "diemcau local cluster")
+        nc = await connect(self.nats.urls, "diemcau local cluster", token=self.nats.token)
         try:
             info = await nc.jetstream().stream_info(stream_name(event_id))
         finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -54,6 +54,7 @@ class ClusterOptions:
     servers: list[str]
     node: str
     public_url: str
+    token: str | None = field(default=None, repr=False)  # the NATS servers' (--nats-token-file)
 
 
 @dataclass(slots=True)

@@ -134,6 +134,7 @@ class JetStreamLog:
     servers: list[str]
     path: Path
     event_id: str
+    token: str | None = field(default=None, repr=False)  # what the NATS servers require, if anything
     replicas: int = REPLICAS
     ack_seconds: float = ACK_SECONDS
     batches: int = 0
@@ -176,7 +177,8 @@ class JetStreamLog:
         """Connect, create the stream if missing, and copy what the stream holds beyond the local copy."""
         self._loop = asyncio.get_running_loop()
         try:
-            self._nc = await connect(self.servers, f"diemcau {self.event_id}", error_cb=self._nats_error,
+            self._nc = await connect(self.servers, f"diemcau {self.event_id}", token=self.token,
+                                     error_cb=self._nats_error,
                                      disconnected_cb=self._nats_disconnected, reconnected_cb=self._nats_reconnected)
         except StoreError:
             self.local.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import re
 import signal
 import socket
@@ -103,13 +104,19 @@ class NatsServer:
     def output(self) -> Path:
         return self.dir / "server.log"
 
-    def config(self, routes: list[int], cluster_name: str) -> str:
-        route_urls = ", ".join(f"nats-route://127.0.0.1:{port}" for port in routes)
+    def config(self, routes: list[int], cluster_name: str, token: str | None = None) -> str:
+        """The server's config; with `token`, clients must give it and the routes between servers the same
+        (as docs/cluster.md's production config, there with the token's bcrypt hash for clients)."""
+        auth = f"route:{token}@" if token else ""
+        route_urls = ", ".join(f"nats-route://{auth}127.0.0.1:{port}" for port in routes)
+        clients = f'authorization {{\n  token: "{token}"\n}}\n' if token else ""
+        peers = f'  authorization {{\n    user: "route"\n    password: "{token}"\n  }}\n' if token else ""
         return (f'server_name: "{self.name}"\n'
                 f"listen: 127.0.0.1:{self.port}\n"
                 f"http: 127.0.0.1:{self.http_port}\n"
+                f"{clients}"
                 f'jetstream {{\n  store_dir: "{self.dir / "store"}"\n  sync_interval: always\n}}\n'
-                f'cluster {{\n  name: "{cluster_name}"\n  listen: 127.0.0.1:{self.cluster_port}\n'
+                f'cluster {{\n  name: "{cluster_name}"\n  listen: 127.0.0.1:{self.cluster_port}\n{peers}'
                 f"  routes: [{route_urls}]\n}}\n")
 
     def healthy(self) -> bool:
@@ -135,6 +142,7 @@ class NatsCluster:
     size: int = 3
     binary: Path | None = None
     name: str = "diemcau"
+    token: str | None = field(default=None, repr=False)  # clients and routes must give it (see NatsServer.config)
     servers: list[NatsServer] = field(default_factory=list)
 
     @property
@@ -153,8 +161,9 @@ class NatsCluster:
         try:
             for server in self.servers:
                 server.dir.mkdir(parents=True, exist_ok=True)
-                (server.dir / "server.conf").write_text(
-                    server.config([s.cluster_port for s in self.servers], self.name), encoding="utf-8")
+                conf = os.open(server.dir / "server.conf", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(conf, "w", encoding="utf-8") as out:  # readable by this user only: the token
+                    out.write(server.config([s.cluster_port for s in self.servers], self.name, self.token))
                 self._spawn(server)
             self._wait_healthy(self.servers)
         except BaseException:

@@ -32,7 +32,7 @@ def create_app(config: Config, db_path: str | Path, clock: Clock | None = None,
         from hub.cluster.node import ClusterNode  # nats-py is the `cluster` extra's
         from hub.log.jetstream import JetStreamLog
 
-        replicated = JetStreamLog(cluster.servers, Path(db_path), config.event.id)
+        replicated = JetStreamLog(cluster.servers, Path(db_path), config.event.id, cluster.token)
         hub = Hub(config, db_path, replicated, clock or time.time)
         node = ClusterNode(hub, replicated, cluster)
     app[HUB] = hub
