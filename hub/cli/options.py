@@ -9,7 +9,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -22,7 +22,7 @@ def default_db(config_path: Path) -> Path:
     return config_path.with_suffix(".db")
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     click.secho(message, fg="red", err=True)
     sys.exit(1)
 
@@ -67,7 +67,7 @@ def nats_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
         def wrapper(*args: Any, nats_urls: list[str] | None, nats_token_file: Path | None, **kwargs: Any) -> Any:
             if nats_token_file is not None and nats_urls is None:
                 fail("--nats-token-file goes with --nats")
-            token = read_nats_token(nats_token_file) if nats_token_file is not None and nats_urls else None
+            token = read_nats_token(nats_token_file) if nats_token_file is not None else None
             return func(*args, nats_urls=nats_urls, nats_token=token, **kwargs)
 
         wrapper = click.option(
@@ -79,7 +79,7 @@ def nats_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def read_nats_token(path: Path) -> str:
-    """The token in `path` (its first line); the command fails, naming the file, if there is none."""
+    """The token `path` holds, alone on one line; else the command fails, naming the file."""
     try:
         token = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:

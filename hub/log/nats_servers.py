@@ -106,7 +106,7 @@ class NatsServer:
 
     def config(self, routes: list[int], cluster_name: str, token: str | None = None) -> str:
         """The server's config; with `token`, clients must give it and the routes between servers the same
-        (as docs/cluster.md's production config, there with the token's bcrypt hash for clients)."""
+        (as in deploy/nats-server.conf)."""
         auth = f"route:{token}@" if token else ""
         route_urls = ", ".join(f"nats-route://{auth}127.0.0.1:{port}" for port in routes)
         clients = f'authorization {{\n  token: "{token}"\n}}\n' if token else ""
