@@ -172,3 +172,19 @@ def test_every_event_type_in_the_vocabulary_folds() -> None:
 
 SUBMIT = ("question.submit", {"site": SITES[0], "topic": TOPICS[0], "text": "Lương?", "agency": AGENCIES[0],
                               "delegate": {"name": "Chị Hoa", "unit": ""}})
+
+
+@SETTINGS
+@given(LOGS)
+def test_the_totals_kept_as_events_fold_equal_a_count_over_every_site(commands: list[tuple[str, dict[str, Any]]]
+                                                                      ) -> None:
+    state = fold(make_log(commands))
+    by_status: dict[str, int] = {}
+    by_category = {c.id: 0 for c in CONFIG.categories}
+    for site in state.sites.values():
+        by_status[site.status] = by_status.get(site.status, 0) + 1
+        for category, count in site.attendance.items():
+            by_category[category] += count
+    totals = views.totals(state)
+    assert totals["sites_by_status"] == by_status and totals["by_category"] == by_category
+    assert sum(by_status.values()) == len(CONFIG.sites) and totals["attendance"] == sum(by_category.values())

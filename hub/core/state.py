@@ -86,6 +86,10 @@ class State:
         self.ops: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.present_total = 0
         self.sites_ready = 0
+        # Kept as events fold, for the totals every pushed frame carries: counted over every site, they cost a
+        # national meeting's node 7 % of its CPU (3,500 sites, a frame every 50 ms).
+        self.sites_by_status: dict[str, int] = {"offline": len(self.sites)} if self.sites else {}
+        self.present_by_category: dict[str, int] = {c.id: 0 for c in config.categories}
         self.timeline: list[list[float]] = []
         self.changes = Changes()
         self.version = 0  # bumped by every change a push carries: folded events, and heartbeats not stored
@@ -190,6 +194,11 @@ class State:
         site.status, site.status_since = e.data["status"], e.ts
         site.ever_ready = site.ever_ready or site.status == "ready"
         self.sites_ready += (site.status == "ready") - (before == "ready")
+        counts = self.sites_by_status
+        counts[before] -= 1
+        if not counts[before]:
+            del counts[before]
+        counts[site.status] = counts.get(site.status, 0) + 1
         self._mark_timeline(e.ts)
         return {"site": site.id, "status": site.status}
 
@@ -208,6 +217,7 @@ class State:
         site.attendance[category] = count
         present = site.present
         self.present_total += count - before
+        self.present_by_category[category] = self.present_by_category.get(category, 0) + count - before
         site.peak = max(site.peak, present)
         self._mark_timeline(e.ts)
         self._misc()

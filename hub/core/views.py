@@ -34,19 +34,14 @@ def event_view(state: State) -> dict[str, Any]:
 
 
 def totals(state: State) -> dict[str, Any]:
-    by_category: dict[str, int] = {c.id: 0 for c in state.config.categories}
-    by_status: dict[str, int] = {}
-    for site in state.sites.values():
-        for category, count in site.attendance.items():
-            by_category[category] = by_category.get(category, 0) + count
-        by_status[site.status] = by_status.get(site.status, 0) + 1
     questions: dict[str, int] = {}
     for q in state.questions.values():
         questions[q.status] = questions.get(q.status, 0) + 1
     spoken = [q.spoken_seconds for q in state.questions.values() if q.spoken_seconds > 0]
     return {
-        "attendance": state.present_total, "expected": state.config.expected_total, "by_category": by_category,
-        "sites_ready": state.sites_ready, "sites": len(state.sites), "sites_by_status": by_status,
+        "attendance": state.present_total, "expected": state.config.expected_total,
+        "by_category": dict(state.present_by_category), "sites_ready": state.sites_ready, "sites": len(state.sites),
+        "sites_by_status": dict(state.sites_by_status),
         "questions": questions, "avg_answer_seconds": round(sum(spoken) / len(spoken), 1) if spoken else None,
     }
 
