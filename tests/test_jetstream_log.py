@@ -20,7 +20,7 @@ from nats.js.errors import ServiceUnavailableError
 
 from hub.cluster import connect
 from hub.log.base import Event, EventLog, Refused, StoreError
-from hub.log.jetstream import JetStreamLog, msg_id
+from hub.log.jetstream import JetStreamLog, msg_id, with_leader
 from hub.log.nats_servers import NatsCluster, NatsServerError, find_nats_server, free_ports
 from hub.log.sqlite import SQLiteLog
 
@@ -236,6 +236,7 @@ async def test_a_local_copy_the_stream_does_not_hold_is_refused(cluster: NatsClu
     with pytest.raises(StoreError, match="the local copy holds seq 3, and the stream diemcau-wiped does not exist"):
         await again.open()
     await log._js.add_stream(name=log.stream, subjects=[log.subject], num_replicas=3)  # a new, shorter log
+    await with_leader(log._js, log.stream)  # a stream just made answers "no responders" until it has one
     await log._js.publish(log.subject, b"{}")
     again = JetStreamLog(cluster.urls, tmp_path / "node.db", "wiped")  # a failed open closed the first
     with pytest.raises(StoreError, match="the local copy holds seq 3, the stream diemcau-wiped only 1"):
