@@ -165,9 +165,6 @@ class ClusterTokens:
                   for token_id, row in rows.items()]
         return sorted(listed, key=lambda row: (row["created"], row["id"]))
 
-    async def is_empty(self) -> bool:
-        return not await self._current()
-
     async def _current(self) -> dict[str, dict]:
         """Every token row the bucket holds now, by id."""
         rows: dict[str, dict] = {}
