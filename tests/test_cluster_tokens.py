@@ -292,19 +292,21 @@ async def test_an_access_sheet_made_on_the_cluster_holds_tokens_valid_on_every_n
     assert roles == {("technician", "dak-ha"), ("registrar", "dak-ha")}
 
 
-@pytest.mark.parametrize(("content", "extra", "said"), [
-    (None, [], "--nats-token-file goes with --nats"),
-    ("", ["--nats", "nats://127.0.0.1:1"], "it must hold the token alone, on one line"),
-    ("one\ntwo", ["--nats", "nats://127.0.0.1:1"], "it must hold the token alone, on one line"),
+@pytest.mark.parametrize(("content", "extra", "said", "code"), [
+    (None, [], "--nats-token-file goes with --nats", 1),
+    (None, ["--nats", "nats://diemcau:s3cret@127.0.0.1:1"], "no credentials in the URLs", 2),  # a usage error
+    ("", ["--nats", "nats://127.0.0.1:1"], "it must hold the token alone, on one line", 1),
+    ("one\ntwo", ["--nats", "nats://127.0.0.1:1"], "it must hold the token alone, on one line", 1),
 ])
 def test_a_token_file_that_cannot_serve_is_named(tmp_path: Path, content: str | None, extra: list[str],
-                                                 said: str) -> None:
+                                                 said: str, code: int) -> None:
     path = tmp_path / "nats.token"
     if content is not None:
         path.write_text(content, encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "hub", "token", "--config", str(KON_TUM), "--db",
                            str(tmp_path / "e.db"), "--role", "viewer", "--nats-token-file", str(path), *extra],
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1 and said in done.stderr, done.stderr
+    assert done.returncode == code and said in done.stderr, done.stderr
+    assert "s3cret" not in done.stdout + done.stderr
     if content is not None:
         assert str(path) in done.stderr

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import click
 
@@ -55,6 +56,8 @@ def parse_nats_urls(ctx: click.Context, param: click.Parameter, value: str | Non
     urls = [url if "://" in url else f"nats://{url}" for url in (part.strip() for part in value.split(",")) if url]
     if not urls:
         raise click.BadParameter("give at least one server, e.g. nats://10.0.0.1:4222,nats://10.0.0.2:4222")
+    if any("@" in urlsplit(url).netloc for url in urls):  # a command line and its errors are seen by many
+        raise click.BadParameter("no credentials in the URLs: put the cluster's token in --nats-token-file")
     return urls
 
 
