@@ -26,7 +26,7 @@ export async function download(path, conn) {
 export function wireReportLinks(root, conn) {
   const links = [...root.querySelectorAll("[data-report]")].map((link) => [link, link.getAttribute("href")]);
   const point = () => {
-    for (const [link, path] of links) link.href = `${new URL(path, conn.base).href}#token=${encodeURIComponent(conn.token)}`;
+    for (const [link, path] of links) link.href = `${conn.href(path)}#token=${encodeURIComponent(conn.token)}`;
   };
   conn.addEventListener("auth", point);
   point();

@@ -191,10 +191,15 @@ export class HubConnection extends EventTarget {
     return httpBase(this.url);
   }
 
+  /** `path` on the node this page is on. */
+  href(path) {
+    return new URL(path, this.base).href;
+  }
+
   /** `fetch` from the node this page is on, with the page's token (a node that served the page may be gone). */
   fetch(path, options = {}) {
     const headers = { ...options.headers, Authorization: `Bearer ${this.token}` };
-    return fetch(new URL(path, this.base), { ...options, headers });
+    return fetch(this.href(path), { ...options, headers });
   }
 
   /** Server time now, corrected for this browser's clock skew. */

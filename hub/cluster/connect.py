@@ -60,8 +60,7 @@ async def connect(urls: list[str], name: str, seconds: float = CONNECT_SECONDS, 
     except OSError as exc:
         problem = f"no NATS server answers at {servers} ({exc})"
     connecting.cancel()
-    with contextlib.suppress(BaseException):
-        await connecting
+    await asyncio.gather(connecting, return_exceptions=True)
     with contextlib.suppress(Exception):
         await client.close()
     raise StoreError(problem)

@@ -18,10 +18,17 @@ PAGES: dict[str, Path] = {
     "/technician": DASHBOARD / "technician.html",
     "/registrar": DASHBOARD / "registrar.html",
 }
+
+
+def _policy(connect: str = "") -> str:
+    """The Content-Security-Policy; `connect`: origins beyond the hub's own a page may fetch from."""
+    return (f"default-src 'self'; connect-src 'self' ws: wss:{' ' + connect if connect else ''}; "
+            "img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+
+
 # Pages may talk only to their own hub: this is what keeps a hall without internet working the same.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
-                                "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"),
+    "Content-Security-Policy": _policy(),
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
@@ -34,9 +41,7 @@ def page_headers(node_urls: list[str]) -> dict[str, str]:
     if not node_urls:
         return SECURITY_HEADERS
     nodes = " ".join(sorted({node_origin(url) for url in node_urls}))
-    policy = SECURITY_HEADERS["Content-Security-Policy"].replace("connect-src 'self' ws: wss:",
-                                                                  f"connect-src 'self' ws: wss: {nodes}")
-    return {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+    return {**SECURITY_HEADERS, "Content-Security-Policy": _policy(nodes)}
 
 
 def _page(path: Path):
