@@ -100,6 +100,9 @@ async def test_malformed_frames_get_errors_and_the_connection_stays(hub: Running
         await client.send_raw(bad)
         answer = await client.next_push(lambda f: f.get("type") == "result")
         assert answer["success"] is False and answer["error"]["code"] == "invalid_format", (bad, answer)
+    await client.send_raw('{"id": 9007199254740992, "type": "ping"}')  # 2**53: a browser cannot hold it exactly
+    answer = await client.next_push(lambda f: f.get("type") == "result")
+    assert answer["id"] is None and "within ±2^53" in answer["error"]["message"] and "past 2^53" in answer["error"]["message"]
     await client.send_raw(b"\x00\x01binary")
     answer = await client.next_push(lambda f: f.get("type") == "result")
     assert "binary" in answer["error"]["message"]

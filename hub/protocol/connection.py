@@ -178,7 +178,9 @@ class Connection:
             msg_id = frame.pop("id", None)
             if isinstance(msg_id, bool) or not isinstance(msg_id, int) or not -MAX_SAFE_ID < msg_id < MAX_SAFE_ID:
                 bad, msg_id = msg_id, None
-                raise InvalidFormat(f"id must be an integer, got {type(bad).__name__}")
+                past = isinstance(bad, int) and not isinstance(bad, bool)
+                got = "an integer past 2^53" if past else type(bad).__name__
+                raise InvalidFormat(f"id must be an integer within ±2^53 (a browser's safe integers), got {got}")
             if self.who.role not in UNLIMITED and not self.bucket.take():
                 self.strikes += 1  # past FLOOD_STRIKES in a row, the read loop closes the connection
                 raise RateLimited("too many commands; slow down")
