@@ -16,7 +16,7 @@ from typing import Any
 
 import nats.errors
 import pytest
-from nats.js.errors import ServiceUnavailableError
+from nats.js.errors import APIError, ServiceUnavailableError
 
 from hub.cluster import connect
 from hub.log.base import Event, EventLog, Refused, StoreError
@@ -318,7 +318,8 @@ async def test_jetstream_not_answering_is_asked_again_then_said_plainly(tmp_path
 
 
 async def test_a_request_answered_late_is_asked_again() -> None:
-    answers: list[object] = [nats.errors.TimeoutError(), ServiceUnavailableError(), "info"]
+    no_peers = APIError(code=400, err_code=10005, description="no suitable peers for placement, peer offline")
+    answers: list[object] = [nats.errors.TimeoutError(), ServiceUnavailableError(), no_peers, "info"]
 
     async def ask() -> object:
         answer = answers.pop(0)
@@ -328,3 +329,11 @@ async def test_a_request_answered_late_is_asked_again() -> None:
 
     assert await connect.until_answered("stream s", ask, seconds=5) == "info"
     assert answers == []
+
+
+async def test_a_refusal_asking_again_cannot_change_is_not_asked_again() -> None:
+    async def ask() -> object:
+        raise APIError(code=400, err_code=10058, description="stream name already in use with a different config")
+
+    with pytest.raises(APIError, match="already in use"):
+        await connect.until_answered("stream s", ask, seconds=5)

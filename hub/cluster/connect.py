@@ -14,13 +14,14 @@ from typing import Any, TypeVar
 
 import nats.errors
 from nats.aio.client import Client
-from nats.js.errors import ServiceUnavailableError
+from nats.js.errors import APIError, ServiceUnavailableError
 
 from hub.log.base import StoreError
 
 CONNECT_SECONDS = 10.0
 AUTH_REFUSED = "Authorization Violation"  # the servers' -ERR to a missing or wrong token
 SETUP_SECONDS = 30.0  # how long a starting node asks a cluster that does not answer JetStream requests yet
+NO_PEERS = 10005  # "no suitable peers for placement": healthy servers not yet all known online to the meta leader
 
 T = TypeVar("T")
 
@@ -66,16 +67,26 @@ async def connect(urls: list[str], name: str, seconds: float = CONNECT_SECONDS, 
     raise StoreError(problem)
 
 
+def transient(exc: BaseException) -> bool:
+    """A JetStream answer that asking again a little later may change: no answer in time, no responders (503),
+    or a stream's replicas not placeable yet because the meta leader has not seen every server online."""
+    if isinstance(exc, (nats.errors.TimeoutError, ServiceUnavailableError)):
+        return True
+    return isinstance(exc, APIError) and (exc.err_code == NO_PEERS or "no suitable peers" in (exc.description or ""))
+
+
 async def until_answered(what: str, ask: Callable[[], Awaitable[T]], seconds: float | None = None) -> T:
-    """`ask()`, again while JetStream does not answer (a request timing out, or 503): a cluster just started or
-    electing its meta leader does that for a while. StoreError naming `what` after `seconds` (SETUP_SECONDS)."""
+    """`ask()`, again while JetStream's answer is `transient`: a cluster just started or electing its meta leader
+    answers so for a while. StoreError naming `what` after `seconds` (SETUP_SECONDS)."""
     loop = asyncio.get_running_loop()
     seconds = SETUP_SECONDS if seconds is None else seconds
     deadline = loop.time() + seconds
     while True:
         try:
             return await ask()
-        except (nats.errors.TimeoutError, ServiceUnavailableError) as exc:
+        except (nats.errors.TimeoutError, APIError) as exc:
+            if not transient(exc):
+                raise
             if loop.time() >= deadline:
                 raise StoreError(f"JetStream did not answer about {what} within {seconds:g} s "
                                  f"({exc.__class__.__name__}): is JetStream enabled on the NATS servers, and are "

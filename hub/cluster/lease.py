@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import orjson
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import APIError, NotFoundError
 
-from hub.cluster.connect import until_answered
+from hub.cluster.connect import transient, until_answered
 from hub.log.base import StoreError
 from hub.log.jetstream import REPLICAS, WRONG_LAST_SEQUENCE, with_leader
 
@@ -89,9 +89,9 @@ class Lease:
                     name=self.stream, subjects=[self.subject], num_replicas=REPLICAS, storage=StorageType.FILE,
                     retention=RetentionPolicy.LIMITS, max_msgs=KEEP_RENEWALS,
                     description="diemcau sequencer lease"))
-            except ServiceUnavailableError:
-                raise  # asked again by until_answered
             except APIError as exc:
+                if transient(exc):
+                    raise  # asked again by until_answered
                 raise StoreError(f"cannot create stream {self.stream} with {REPLICAS} replicas "
                                  f"({exc.description}); every NATS server of the cluster must be up") from None
             await with_leader(self.js, self.stream)

@@ -25,11 +25,10 @@ from nats.js.errors import (
     BucketNotFoundError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
-    ServiceUnavailableError,
 )
 from nats.js.kv import KV_OP, KeyValue
 
-from hub.cluster.connect import until_answered
+from hub.cluster.connect import transient, until_answered
 from hub.log.base import StoreError
 from hub.tokens import ROW_FIELDS, IssuedToken, Spec, TokenStore, new_token, new_tokens
 
@@ -86,9 +85,9 @@ class ClusterTokens:
                 self._kv = await self._js.create_key_value(KeyValueConfig(
                     bucket=self.bucket, history=1, replicas=self.replicas, storage=StorageType.FILE,
                     description="diemcau access tokens (hashed)"))
-            except ServiceUnavailableError:
-                raise  # asked again by until_answered
             except APIError as exc:
+                if transient(exc):
+                    raise  # asked again by until_answered
                 raise StoreError(f"cannot create the token bucket {self.bucket} with {self.replicas} replicas "
                                  f"({exc.description}); every NATS server of the cluster must be up") from None
         replicas = (await self._kv.status()).stream_info.config.num_replicas

@@ -32,7 +32,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, PubAck, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
-from hub.cluster.connect import connect, server_of, until_answered
+from hub.cluster.connect import connect, server_of, transient, until_answered
 from hub.log.base import Event, Refused, StoreError
 from hub.log.nats_servers import MIN_VERSION
 from hub.log.sqlite import REFUSED, Pending, SQLiteLog
@@ -258,9 +258,9 @@ class JetStreamLog:
                     name=self.stream, subjects=[self.subject], num_replicas=self.replicas, storage=StorageType.FILE,
                     duplicate_window=DUPLICATE_WINDOW, allow_direct=True,
                     description=f"diemcau event log of {self.event_id}"))
-            except ServiceUnavailableError:
-                raise  # asked again by until_answered
             except APIError as exc:
+                if transient(exc):
+                    raise  # asked again by until_answered
                 raise StoreError(f"cannot create stream {self.stream} with {self.replicas} replicas "
                                  f"({exc.description}); every NATS server of the cluster must be up") from None
             return await with_leader(self._js, self.stream)
