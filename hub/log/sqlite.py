@@ -172,7 +172,12 @@ class SQLiteLog:
     async def follow(self, since: int = 0, poll_seconds: float = 0.5) -> AsyncIterator[Event]:
         """Every event after `since`, then each new one as it is committed, by this or another process."""
         while True:
-            batch = await asyncio.to_thread(list, self.read(since))
+            reading = asyncio.ensure_future(asyncio.to_thread(list, self.read(since)))
+            try:
+                batch = await asyncio.shield(reading)
+            except asyncio.CancelledError:  # the thread still reads on the connection: closing it now crashed
+                await asyncio.gather(reading, return_exceptions=True)  # the process (SIGSEGV), so let it finish
+                raise
             for event in batch:
                 since = event.seq
                 yield event
