@@ -71,6 +71,11 @@ class Watched:
         self._sampler.start()
 
     @property
+    def generator_cpus(self) -> set[int] | None:
+        """The load generator's CPUs: the core this server leaves free."""
+        return cores()[1]
+
+    @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
