@@ -11,7 +11,9 @@ from its answer's write callback.
 
 A request nobody answers (no sequencer between a loss and a takeover, or one that died holding it) is
 sent again with the same op_id until FORWARD_SECONDS have passed: the sequencer's fold and the stream's
-duplicate window make the retry change nothing if the first one was stored.
+duplicate window make the retry change nothing if the first one was stored. When another node takes the
+lease, every request still waiting is sent again at once (`ask_again`): one the lost sequencer held
+would otherwise wait out REQUEST_SECONDS.
 """
 
 from __future__ import annotations
@@ -115,6 +117,11 @@ class Forwarder:
         request.timer = asyncio.get_running_loop().call_later(REQUEST_SECONDS, self._again, token,
                                                               "the sequencer did not answer")
         self._publisher.send(self.subject, request.payload, self._inbox + token)
+
+    def ask_again(self) -> None:
+        """The sequencer changed: what the last one did not answer goes to the new one now."""
+        for token in list(self._waiting):
+            self._again(token, "the sequencer changed")
 
     def _again(self, token: str, why: str, after: float = 0.0) -> None:
         """Ask again (after `after` seconds), or give up past the request's deadline."""

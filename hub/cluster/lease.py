@@ -64,9 +64,10 @@ def _holder(data: bytes | None) -> Holder:
 class Lease:
     """Contend for the lease, hold it while this node can renew it, and say when that changes."""
 
-    def __init__(self, js: JetStreamContext, event_id: str, node: str, url: str,
-                 changed: Callable[[], None], clock: Callable[[], float] = time.monotonic) -> None:
-        self.js, self.node, self.url, self.changed, self.clock = js, node, url, changed, clock
+    def __init__(self, js: JetStreamContext, event_id: str, node: str, url: str, changed: Callable[[], None],
+                 moved: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.monotonic) -> None:
+        """`changed`: this node took the lease or lost it; `moved`: another holder was seen (any node's)."""
+        self.js, self.node, self.url, self.changed, self.moved, self.clock = js, node, url, changed, moved, clock
         self.stream, self.subject = lease_stream(event_id), lease_subject(event_id)
         self.incarnation = secrets.token_hex(4)
         self.held = False
@@ -112,7 +113,8 @@ class Lease:
     async def _watch(self) -> None:
         try:
             last = await self.js.get_last_msg(self.stream, self.subject)
-            seq, self.holder = last.seq or 0, _holder(last.data)
+            seq = last.seq or 0
+            self._saw(_holder(last.data))
         except NotFoundError:  # a new cluster: nobody has held it yet
             seq = 0
         now = self.clock()
@@ -152,8 +154,14 @@ class Lease:
                 self._seq, self._seen_at = -1, self.clock()  # look again before contending
                 return False
             raise
-        self._seq, self._seen_at, self._renewed_at, self.holder = ack.seq, self.clock(), self.clock(), holder
+        self._seq, self._seen_at, self._renewed_at = ack.seq, self.clock(), self.clock()
+        self._saw(holder)
         return True
+
+    def _saw(self, holder: Holder) -> None:
+        previous, self.holder = self.holder, holder
+        if previous is not None and (previous.node, previous.incarnation) != (holder.node, holder.incarnation):
+            self.moved()
 
     def _set(self, held: bool) -> None:
         if held != self.held:
