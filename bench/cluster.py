@@ -120,6 +120,7 @@ async def _failover(cluster: LocalCluster, registrars: list[tuple[str, str]], ev
             cluster.nats.kill(leader)
             out["nats_leader_s"].append(await resumed(load, lost))
             await asyncio.to_thread(cluster.nats.restart, leader)
+            await cluster.wait_whole(event_id)  # each round loses one process of a whole cluster
             await resumed(load, time.monotonic())
     finally:
         for r in load:

@@ -135,6 +135,7 @@ async def test_killing_any_one_process_loses_nothing_acknowledged(cluster: Local
         cluster.nats.kill(leader)
         await resumed(registrars, lost)
         await asyncio.to_thread(cluster.nats.restart, leader)
+        await cluster.wait_whole(EVENT)  # the tests after this one start from a whole cluster
         await resumed(registrars, time.monotonic())
     finally:
         for r in registrars:

@@ -1,11 +1,12 @@
-"""A change of sequencer, seen by the followers, on three real nats-servers: every node hears that the lease
-moved, and a follower sends its unanswered commands to the new sequencer at once (one the lost sequencer took
-and never answered would otherwise wait out the request's own retry).
+"""The sequencer's lease on three real nats-servers: every node hears that the lease moved, a follower sends its
+unanswered commands to the new sequencer at once (one the lost sequencer took and never answered would
+otherwise wait out the request's own retry), and the loss of the lease stream's leader changes no sequencer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import orjson
@@ -16,7 +17,7 @@ from nats.aio.msg import Msg
 from hub.cluster import forward
 from hub.cluster.connect import connect
 from hub.cluster.forward import Forwarder
-from hub.cluster.lease import Lease
+from hub.cluster.lease import LEASE_SECONDS, Lease, lease_stream
 from hub.log.nats_servers import NatsCluster
 from hub.tokens import Identity
 
@@ -106,3 +107,46 @@ async def test_a_command_the_lost_sequencer_held_goes_to_the_new_one_at_once(
     finally:
         await forwarder.stop()
 
+
+
+async def test_the_holder_keeps_the_lease_while_its_stream_elects_a_new_leader(cluster: NatsCluster, nc: NATS) -> None:
+    """Nobody can renew or claim while the lease stream has no leader; when it has one again, the holder renews
+    before any contender's 1.5 s of silence has passed, so the sequencer never changes (and the log, on its own
+    stream, may have taken writes all along)."""
+    changes: dict[str, int] = {"a": 0, "b": 0, "c": 0}
+    leases = {name: Lease(nc.jetstream(), "keep", name, f"http://{name}",
+                          lambda name=name: changes.__setitem__(name, changes[name] + 1)) for name in changes}
+    await leases["a"].open()
+    runs = [asyncio.create_task(held.run()) for held in leases.values()]
+    js = nc.jetstream(timeout=1.0)
+    leader = None
+    try:
+        async with asyncio.timeout(20):
+            while sum(held.held for held in leases.values()) != 1:
+                await asyncio.sleep(0.05)
+        first = next(name for name, held in leases.items() if held.held)
+        before = dict(changes)
+        info = await js.stream_info(lease_stream("keep"))
+        assert info.cluster is not None and info.cluster.leader
+        leader = info.cluster.leader
+        await asyncio.to_thread(cluster.kill, leader)
+        killed_at = time.monotonic()
+        elected = None
+        async with asyncio.timeout(20):
+            while elected is None:
+                try:
+                    info = await js.stream_info(lease_stream("keep"))
+                    elected = info.cluster.leader if info.cluster is not None else None
+                except Exception:  # no leader: no answer yet
+                    await asyncio.sleep(0.1)
+        assert elected != leader and time.monotonic() - killed_at > LEASE_SECONDS  # the holder could not renew
+        await asyncio.sleep(2 * LEASE_SECONDS)  # a contender counting from the kill would have claimed by now
+        assert leases[first].held and not any(held.held for name, held in leases.items() if name != first)
+        assert changes == before and all(held.takeovers == 0 for name, held in leases.items() if name != first)
+        assert leases[first]._renewed_at > killed_at  # renewed on the new leader
+    finally:
+        for task in runs:
+            task.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+        if leader is not None:
+            await asyncio.to_thread(cluster.restart, leader)

@@ -4,15 +4,21 @@ The stream `diemcau-<event>-lease` holds the renewals; its last message names th
 renews every RENEW_SECONDS with `Nats-Expected-Last-Sequence` = its previous renewal's seq, so two
 nodes can never both extend the same lease. A contender watches the stream's last seq and claims the
 lease (with the same header, naming the seq it watched) once that seq has not moved for LEASE_SECONDS
-by its own clock: no node's clock is compared with another's. A holder that cannot renew for
-LEASE_SECONDS - RENEW_SECONDS steps down before any contender can claim. The lease only keeps the
-cluster live; the log's own fencing (expected last seq on every event) keeps it correct, so a node
-that still believes it holds the lease cannot store anything over another's events.
+by its own clock, counted only while the stream answers: no node's clock is compared with another's.
+
+A holder that cannot renew keeps deciding. If the lease stream has lost its leader, nobody can claim
+it either, and the log (on its own stream, often led elsewhere) may still take writes: stepping down
+would stop every command until both streams had elected, and the contenders' clocks restart when the
+stream answers again, so the holder's next renewal comes first. If only the holder is cut off, the
+others claim after LEASE_SECONDS and its next renewal is refused. The lease only keeps the cluster live;
+the log's own fencing (expected last seq on every event) keeps it correct, so a node that still
+believes it holds the lease cannot store anything over another's events.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -76,6 +82,7 @@ class Lease:
         self._seq = 0  # the stream's last seq as last seen
         self._seen_at = clock()  # when _seq last moved, by this node's clock
         self._renewed_at = 0.0
+        self._unrenewed_told = False  # "cannot renew" logged, and not yet "renewed again"
 
     async def open(self) -> None:
         """Create the lease stream if missing (with every server up, as for the log's)."""
@@ -105,9 +112,11 @@ class Lease:
             except Exception as exc:  # a server lost, no responders for a while: never the end of the lease loop
                 log.log(logging.DEBUG if isinstance(exc, (TimeoutError, APIError, OSError)) else logging.WARNING,
                         "lease: %r", exc)
-                if self.held and self.clock() - self._renewed_at >= LEASE_SECONDS - RENEW_SECONDS:
-                    log.warning("node %s cannot renew the sequencer's lease (%r): stepping down", self.node, exc)
-                    self._set(False)
+                if self.held and not self._unrenewed_told and self.clock() - self._renewed_at >= LEASE_SECONDS:
+                    self._unrenewed_told = True
+                    log.warning("node %s cannot renew the sequencer's lease (%r); still deciding", self.node, exc)
+                if not self.held:
+                    self._seen_at = self.clock()  # the holder cannot renew meanwhile either
             await asyncio.sleep(RENEW_SECONDS if self.held else WATCH_SECONDS)
 
     async def _watch(self) -> None:
@@ -137,9 +146,16 @@ class Lease:
 
     async def _renew(self) -> None:
         assert self.holder is not None
-        if not await self._publish(self._seq, self.holder.term):
-            log.warning("node %s lost the sequencer's lease to another node", self.node)
-            self._set(False)
+        if await self._publish(self._seq, self.holder.term):
+            return
+        with contextlib.suppress(Exception):  # unreadable: step down, the safe side
+            last = await self.js.get_last_msg(self.stream, self.subject)
+            holder = _holder(last.data)
+            if (holder.node, holder.incarnation) == (self.node, self.incarnation):  # stored, its answer lost
+                self._seq = last.seq or 0
+                return
+        log.warning("node %s lost the sequencer's lease to another node", self.node)
+        self._set(False)
 
     async def _publish(self, seq: int, term: int) -> bool:
         """Append a renewal after `seq`; False if the stream's last seq is not `seq` (another node renewed)."""
@@ -155,6 +171,9 @@ class Lease:
                 return False
             raise
         self._seq, self._seen_at, self._renewed_at = ack.seq, self.clock(), self.clock()
+        if self._unrenewed_told:
+            self._unrenewed_told = False
+            log.warning("node %s renewed the sequencer's lease again", self.node)
         self._saw(holder)
         return True
 

@@ -6,6 +6,7 @@ Every process is ended when it stops, whatever happened: use it as a context man
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -21,6 +22,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from hub.cluster.connect import connect
+from hub.cluster.lease import lease_stream
 from hub.log.jetstream import stream_name
 from hub.log.nats_servers import NatsCluster, free_ports
 
@@ -168,6 +170,28 @@ class LocalCluster:
         if info.cluster is None or not info.cluster.leader:
             raise NodeError(f"stream {stream_name(event_id)} has no leader")
         return info.cluster.leader
+
+    async def wait_whole(self, event_id: str, seconds: float = 30.0) -> None:
+        """Until the event's log and lease streams each have a leader and every replica is current: a server
+        restarted rejoins them only then, and a loss before that would be a second one."""
+        nc = await connect(self.nats.urls, "diemcau local cluster", token=self.nats.token)
+        deadline = time.monotonic() + seconds
+        try:
+            js = nc.jetstream(timeout=1.0)
+            for stream in (stream_name(event_id), lease_stream(event_id)):
+                while True:
+                    try:
+                        info = await js.stream_info(stream)
+                        if info.cluster is not None and info.cluster.leader and len(info.cluster.replicas or []) \
+                                == len(self.nats.servers) - 1 and all(r.current for r in info.cluster.replicas or []):
+                            break
+                    except Exception:  # no leader yet: no answer, or no responders
+                        pass
+                    if time.monotonic() >= deadline:
+                        raise NodeError(f"stream {stream} not whole within {seconds:g} s")
+                    await asyncio.sleep(0.2)
+        finally:
+            await nc.close()
 
     def stop(self) -> None:
         """SIGTERM every node (they hand the lease over and commit), SIGKILL what lingers, then the servers."""

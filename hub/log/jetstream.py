@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,13 +40,16 @@ from hub.log.sqlite import REFUSED, Pending, SQLiteLog
 
 REPLICAS = 3
 DUPLICATE_WINDOW = 120.0  # seconds the stream remembers a Nats-Msg-Id; past it, find_op answers retries
-RESEND_SECONDS = 0.05  # after "no responders" for an event (nothing stored), before it is sent again
+RESEND_SECONDS = 0.05  # between two sendings of what the stream has not taken
+UNANSWERED_SECONDS = 1.0  # an event sent this long ago without an answer is sent again (a leader lost with it)
 LINGER_SECONDS = 0.010  # a batch's appends gather this long before they are published together: see _send_loop
-ACK_SECONDS = 5.0  # a batch not acknowledged within this is failed (a lost leader, a lost connection)
+ACK_SECONDS = 15.0  # a batch not stored within this, sent again and again, is failed: past a leader's election
+API_SECONDS = 5.0  # one JetStream API request (stream info, a message, a consumer)
 CATCH_UP_SECONDS = 10.0  # after a failure, how long to wait for a leader (elected in 4-9 s) and the copy to reach it
 MIRROR_HEARTBEAT = 0.5  # the ordered consumer's idle heartbeat: two missed and it is recreated
 ASK_SECONDS = 0.5  # one try at asking the stream its last seq; retried while it chooses a leader (4-9 s)
 WRONG_LAST_SEQUENCE = 10071  # JetStream's error code for a failed Nats-Expected-Last-Sequence
+STREAM_LAST = re.compile(r"wrong last sequence: (\d+)")  # its description, naming the stream's last seq
 
 log = logging.getLogger("diemcau.log.jetstream")
 
@@ -105,6 +109,11 @@ async def with_leader(js: JetStreamContext, stream: str, seconds: float = CATCH_
         await asyncio.sleep(0.1)
 
 
+class NotTaken(Exception):
+    """The stream has not stored an event, and sending it again may: no leader to take it ("no responders"), no
+    answer in time, or sent behind an event of its batch that is not stored yet."""
+
+
 def _fail(future: asyncio.Future[None], error: BaseException) -> None:
     if not future.done():
         refused = isinstance(error, Refused)
@@ -119,8 +128,10 @@ class _Batch:
     epoch: int  # the log's epoch when the batch opened: a failure settled since means it was folded on lost events
     write: asyncio.Future[None]
     events: list[Pending] = field(default_factory=list)
-    acks: list[asyncio.Future[PubAck]] = field(default_factory=list)
+    acks: list[asyncio.Future[PubAck]] = field(default_factory=list)  # one per event, of its last sending
     refused: bool = False
+    sent: float = 0.0  # when its events were last sent (the loop's clock)
+    resent: bool = False  # some were sent again: a refusal may then hide a first copy stored
 
 
 @dataclass(eq=False)
@@ -189,7 +200,7 @@ class JetStreamLog:
                 found, needed = f"{version.major}.{version.minor}.{version.patch}", ".".join(map(str, MIN_VERSION))
                 raise StoreError(f"the NATS server at {server_of(self._nc)} is nats-server {found}; diemcau needs "
                                  f"{needed} or newer (sync_interval, and a clustered JetStream it can rely on)")
-            self._js = self._nc.jetstream(timeout=self.ack_seconds)
+            self._js = self._nc.jetstream(timeout=API_SECONDS)
             info = await self._ensure_stream()
             self._reply_prefix = self._nc.new_inbox() + "."
             await self._nc.subscribe(self._reply_prefix + "*", cb=self._on_ack)
@@ -318,12 +329,12 @@ class JetStreamLog:
                     batch.refused = True
                     break
                 batch.acks.append(await self._publish(event, result))
+            batch.sent = asyncio.get_running_loop().time()
             self._to_ack.put_nowait(batch)
 
-    async def _publish(self, event: Event, result: dict[str, Any] | None,
-                       ack: asyncio.Future[PubAck] | None = None) -> asyncio.Future[PubAck]:
-        """Hand one event to the connection; the future (`ack`, when sent again) resolves with the stream's
-        acknowledgement.
+    async def _publish(self, event: Event, result: dict[str, Any] | None) -> asyncio.Future[PubAck]:
+        """Hand one event to the connection; the future resolves with the stream's acknowledgement (NotTaken
+        when the stream has no leader to take it).
 
         Not nats-py's `publish_async`, whose future is never resolved when the stream answers an error (a
         refused Nats-Expected-Last-Sequence among them): nats-io/nats.py#985.
@@ -331,16 +342,15 @@ class JetStreamLog:
         assert self._nc is not None
         self._published += 1
         token = str(self._published)
-        if ack is None:
-            ack = asyncio.get_running_loop().create_future()
+        ack: asyncio.Future[PubAck] = asyncio.get_running_loop().create_future()
         self._acks[token] = (ack, event, result)
         ack.add_done_callback(lambda _: self._acks.pop(token, None))
         headers = {"Nats-Msg-Id": msg_id(event), "Nats-Expected-Last-Sequence": str(event.seq - 1)}
         try:
             await self._nc.publish(self.subject, encode(event, result), reply=self._reply_prefix + token,
                                    headers=headers)
-        except Exception as exc:  # not even handed to the connection: settled as this event's failure
-            ack.set_exception(exc)
+        except Exception as exc:  # not even handed to the connection (closed, or its buffer full while reconnecting)
+            ack.set_exception(NotTaken(f"not sent: {exc!r}"))
         return ack
 
     async def _on_ack(self, msg: Msg) -> None:
@@ -348,13 +358,11 @@ class JetStreamLog:
         sent = self._acks.get(token)
         if sent is None or sent[0].done():
             return
-        ack, event, result = sent
+        ack = sent[0]
         if msg.headers and msg.headers.get("Status") == "503":
             # Nothing stored: the stream is choosing a leader, or was just created and this server does not yet
-            # know it. Sent again until the batch's acknowledgement time runs out; the expected last seq keeps
-            # the order (an event overtaken by the next is refused with it, and the hub rebuilds).
-            del self._acks[token]
-            asyncio.get_running_loop().call_later(RESEND_SECONDS, self._resend, event, result, ack)
+            # know it. `_acknowledged` sends it again.
+            ack.set_exception(NotTaken("no responders: the stream has no leader"))
             return
         try:
             body = orjson.loads(msg.data)
@@ -366,11 +374,6 @@ class JetStreamLog:
                 ack.set_result(PubAck.from_response(body))
         except Exception as exc:
             ack.set_exception(StoreError(f"unreadable acknowledgement from stream {self.stream}: {exc!r}"))
-
-    def _resend(self, event: Event, result: dict[str, Any] | None, ack: asyncio.Future[PubAck]) -> None:
-        if not ack.done() and not self._closing:
-            self._tasks.append(asyncio.create_task(self._publish(event, result, ack), name=f"{self.stream} resend"))
-            self._tasks = [task for task in self._tasks if not task.done()]
 
     async def _ack_loop(self) -> None:
         """Settle batches in order: on their acknowledgements, or refused after a failure before them."""
@@ -397,27 +400,88 @@ class JetStreamLog:
                 self._deliver()
 
     async def _acknowledged(self, batch: _Batch) -> BaseException | None:
-        """None once every event of the batch is stored at its own seq; else the first event's error (the
-        events before it are stored, and `durable_seq` moves to the last of them)."""
-        try:
-            acks = await asyncio.wait_for(asyncio.gather(*batch.acks, return_exceptions=True), self.ack_seconds)
-        except TimeoutError:  # the pending ones were cancelled with the gather
-            late = StoreError(f"no acknowledgement from stream {self.stream} within {self.ack_seconds:g} s")
-            acks = [(ack.exception() or ack.result()) if ack.done() and not ack.cancelled() else late
-                    for ack in batch.acks]
-        for (event, result, _), ack in zip(batch.events, acks):
-            if isinstance(ack, BaseException):
-                if isinstance(ack, APIError) and ack.err_code == WRONG_LAST_SEQUENCE:
-                    return StoreError(f"seq {event.seq} refused: the stream's last seq is not {event.seq - 1} "
-                                      f"(another writer, or a stale state): {ack.description}")
-                return ack if isinstance(ack, StoreError) else StoreError(f"seq {event.seq}: {ack!r}")
-            if ack.duplicate:  # its Nats-Msg-Id is already on the stream
+        """None once every event of the batch is stored at its own seq; else the first event's error (the events
+        before it are stored, and `durable_seq` moves to the last of them).
+
+        What the stream has not taken is sent again, from the first event not stored and in order, until
+        `ack_seconds` have passed: after "no responders" (no leader), no answer within UNANSWERED_SECONDS (a
+        leader lost with it, a connection lost), or a refusal for being sent behind an event not yet stored.
+        Its Nats-Msg-Id makes a second copy of a stored event answer as a duplicate at its seq, and the
+        expected last seq keeps the order: a batch sent to a lost leader is stored once the next one is
+        elected, instead of failing after a fixed wait and being decided again.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ack_seconds
+        first = 0  # the events before it are stored
+        while True:
+            waiting = [ack for ack in batch.acks[first:] if not ack.done()]
+            if waiting:
+                answered_by = min(batch.sent + UNANSWERED_SECONDS, deadline)
+                await asyncio.wait(waiting, timeout=max(0.0, answered_by - loop.time()))
+            reason: NotTaken | None = None
+            for (event, result, _), ack in zip(batch.events[first:], batch.acks[first:]):
+                outcome = await self._outcome(event, result, ack, batch.resent)
+                if isinstance(outcome, NotTaken):
+                    reason = outcome
+                    break
+                if outcome is not None:
+                    return outcome
+                self._stored(event, result)
+                first += 1
+            if reason is None:
+                return None
+            if loop.time() >= deadline:
+                return StoreError(f"seq {batch.events[first][0].seq} not stored on stream {self.stream} within "
+                                  f"{self.ack_seconds:g} s ({reason})")
+            if not batch.resent:
+                log.warning("%s: sending seq %d again (%s)", self.stream, batch.events[first][0].seq, reason)
+            await asyncio.sleep(RESEND_SECONDS)  # a stream still without a leader answers at once
+            self._forget(batch.acks[first:])
+            batch.acks[first:] = [await self._publish(event, result) for event, result, _ in batch.events[first:]]
+            batch.sent, batch.resent = loop.time(), True
+
+    async def _outcome(self, event: Event, result: dict[str, Any] | None, ack: asyncio.Future[PubAck],
+                       resent: bool) -> BaseException | None:
+        """What the stream's answer says of one event: None (stored at its seq), NotTaken, or the error that
+        fails its batch."""
+        if not ack.done() or ack.cancelled():
+            return NotTaken(f"no answer within {UNANSWERED_SECONDS:g} s")
+        error = ack.exception()
+        if error is None:
+            answer = ack.result()
+            if answer.duplicate and answer.seq == event.seq:  # a copy sent again; or another writer's, same op_id
+                return await self._holds(event, result)
+            if answer.duplicate:  # its Nats-Msg-Id is already on the stream
                 what = f"its op_id {event.op_id!r} is" if event.op_id is not None else "an event of that seq is"
-                return StoreError(f"seq {event.seq} not stored: {what} already stored, at seq {ack.seq}")
-            if ack.seq != event.seq:
-                return StoreError(f"seq {event.seq} was stored at stream seq {ack.seq}")
-            self._stored(event, result)
-        return None
+                return StoreError(f"seq {event.seq} not stored: {what} already stored, at seq {answer.seq}")
+            return None if answer.seq == event.seq else StoreError(
+                f"seq {event.seq} was stored at stream seq {answer.seq}")
+        if isinstance(error, APIError) and error.err_code == WRONG_LAST_SEQUENCE:
+            found = STREAM_LAST.search(error.description or "")
+            last = int(found.group(1)) if found else None
+            if last is not None and last < event.seq - 1:
+                return NotTaken(f"sent behind seq {last + 1}, not stored yet")
+            if resent and last is not None and last >= event.seq:  # the first copy, stored, may be there
+                return await self._holds(event, result)
+            return StoreError(f"seq {event.seq} refused: the stream's last seq is not {event.seq - 1} "
+                              f"(another writer, or a stale state): {error.description}")
+        if isinstance(error, NotTaken | StoreError):
+            return error
+        return StoreError(f"seq {event.seq}: {error!r}")
+
+    async def _holds(self, event: Event, result: dict[str, Any] | None) -> BaseException | None:
+        """Whether the stream holds this very event at its seq (a first copy stored, its answer lost) or
+        another writer's there (a deposed sequencer's, of the same op_id)."""
+        assert self._js is not None
+        try:
+            stored = await self._js.get_msg(self.stream, event.seq)
+        except NotFoundError:
+            return NotTaken(f"seq {event.seq} not yet readable")
+        except (nats.errors.TimeoutError, ServiceUnavailableError, nats.errors.NoRespondersError) as exc:
+            return NotTaken(f"seq {event.seq} not readable: {exc!r}")
+        if stored.data == encode(event, result):
+            return None
+        return StoreError(f"seq {event.seq} not stored: the stream holds another writer's event there")
 
     def _stored(self, event: Event, result: dict[str, Any] | None) -> None:
         self.durable_seq = max(self.durable_seq, event.seq)
