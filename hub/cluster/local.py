@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import secrets
 import signal
@@ -21,6 +22,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import nats.errors
+from nats.js import JetStreamContext
+
 from hub.cluster.connect import connect
 from hub.cluster.lease import lease_stream
 from hub.log.jetstream import stream_name
@@ -28,6 +32,9 @@ from hub.log.nats_servers import NatsCluster, free_ports
 
 READY_SECONDS = 60.0  # a node answering /healthz (it connects, catches up and joins)
 STOP_SECONDS = 10.0  # after SIGTERM, before SIGKILL
+STEADY_SECONDS = 3.0  # a cluster whole this long after a restart is taken to have settled
+
+log = logging.getLogger("diemcau.cluster.local")
 
 
 class NodeError(Exception):
@@ -171,27 +178,36 @@ class LocalCluster:
             raise NodeError(f"stream {stream_name(event_id)} has no leader")
         return info.cluster.leader
 
-    async def wait_whole(self, event_id: str, seconds: float = 30.0) -> None:
-        """Until the event's log and lease streams each have a leader and every replica is current: a server
-        restarted rejoins them only then, and a loss before that would be a second one."""
+    async def wait_whole(self, event_id: str, seconds: float = 60.0, steady: float = STEADY_SECONDS) -> None:
+        """Until the event's log and lease streams have each kept one leader, with every replica current, for
+        `steady` seconds: a restarted server rejoins them only then, and its return can move a leader a few
+        seconds later. A loss before that would be a second one."""
+        streams = [stream_name(event_id), lease_stream(event_id)]
         nc = await connect(self.nats.urls, "diemcau local cluster", token=self.nats.token)
-        deadline = time.monotonic() + seconds
+        loop = asyncio.get_running_loop()
+        deadline, since, leaders = loop.time() + seconds, loop.time(), None
         try:
             js = nc.jetstream(timeout=1.0)
-            for stream in (stream_name(event_id), lease_stream(event_id)):
-                while True:
-                    try:
-                        info = await js.stream_info(stream)
-                        if info.cluster is not None and info.cluster.leader and len(info.cluster.replicas or []) \
-                                == len(self.nats.servers) - 1 and all(r.current for r in info.cluster.replicas or []):
-                            break
-                    except Exception:  # no leader yet: no answer, or no responders
-                        pass
-                    if time.monotonic() >= deadline:
-                        raise NodeError(f"stream {stream} not whole within {seconds:g} s")
-                    await asyncio.sleep(0.2)
+            while (now := loop.time()) - since < steady:
+                if now >= deadline:
+                    raise NodeError(f"streams {', '.join(streams)} not whole and steady within {seconds:g} s")
+                try:
+                    found = [await self._whole_leader(js, stream) for stream in streams]
+                except nats.errors.Error as exc:  # no leader: no answer, or no responders
+                    log.debug("streams not whole yet: %r", exc)
+                    found = None
+                if found is None or None in found or found != leaders:
+                    since, leaders = now, found
+                await asyncio.sleep(0.2)
         finally:
             await nc.close()
+
+    async def _whole_leader(self, js: JetStreamContext, stream: str) -> str | None:
+        """The stream's leader if every replica is current, else None."""
+        info = await js.stream_info(stream)
+        replicas = info.cluster.replicas or [] if info.cluster is not None else []
+        whole = len(replicas) == len(self.nats.servers) - 1 and all(r.current for r in replicas)
+        return info.cluster.leader if info.cluster is not None and whole else None
 
     def stop(self) -> None:
         """SIGTERM every node (they hand the lease over and commit), SIGKILL what lingers, then the servers."""
