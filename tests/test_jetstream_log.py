@@ -156,7 +156,7 @@ async def test_a_duplicate_at_the_same_seq_is_stored_only_if_the_stream_holds_th
 
 @pytest.mark.parametrize("ack_seconds", [2.0, None], ids=["failed-before-the-election", "sent-to-the-next-leader"])
 async def test_every_acknowledged_event_survives_losing_the_streams_leader(cluster: NatsCluster, opened: Any,
-                                                                           tmp_path: Path,
+                                                                           tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                                                            ack_seconds: float | None) -> None:
     """Given 2 s, a batch sent to the lost leader fails before the next is elected (4-9 s), and the writer
     retries; given the default 15 s, it is sent again until the next leader stores it, and nothing fails."""
@@ -227,8 +227,8 @@ async def test_every_acknowledged_event_survives_losing_the_streams_leader(clust
         assert failures, "the leader was killed with nothing in flight"
     else:
         assert not failures
-        assert any(appended < killed_at < acked - 3 for appended, acked in successes), \
-            "no burst in flight at the kill was stored by the next leader"
+        assert any(appended < killed_at < acked for appended, acked in successes), "nothing in flight at the kill"
+        assert any("again" in record.getMessage() for record in caplog.records), "nothing was sent again"
     # nats-server's raft waits a random 4 to 9 s (fixed in its code) before electing the next leader
     assert resumed < 12, f"appends resumed {resumed:.1f} s after the leader was killed"
 
