@@ -4,8 +4,9 @@ one machine, driven by the same generators as the single hub (connections spread
   commands — acknowledged commands at rising rates through the cluster (each durable on 2 of 3 servers);
   target   — the target load spread over the three nodes;
   failover — registrars adding people while the sequencer hub is killed (kill -9), then the NATS server
-             leading the log's stream: how long until every registrar is answered again, and whether
-             every acknowledged op_id is stored exactly once.
+             leading the log's stream, then a machine (the sequencer hub and the server leading the lease
+             stream at once): how long until every registrar is answered again, and whether every
+             acknowledged op_id is stored exactly once.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ async def _failover(cluster: LocalCluster, registrars: list[tuple[str, str]], ev
     urls = [node.url for node in cluster.hubs.values()]
     load = [Registrar(site, token, urls, i % len(urls)) for i, (site, token) in enumerate(registrars)]
     tasks = [asyncio.create_task(r.run()) for r in load]
-    out: dict[str, Any] = {"sequencer_s": [], "nats_leader_s": []}
+    out: dict[str, Any] = {"sequencer_s": [], "nats_leader_s": [], "machine_s": []}
     try:
         await resumed(load, time.monotonic())
         for _ in range(rounds):
@@ -120,7 +121,18 @@ async def _failover(cluster: LocalCluster, registrars: list[tuple[str, str]], ev
             cluster.nats.kill(leader)
             out["nats_leader_s"].append(await resumed(load, lost))
             await asyncio.to_thread(cluster.nats.restart, leader)
-            await cluster.wait_whole(event_id)  # each round loses one process of a whole cluster
+            await cluster.wait_whole(event_id)  # each loss is of one process, or one machine, of a whole cluster
+            await resumed(load, time.monotonic())
+            sequencer = await asyncio.to_thread(cluster.sequencer)  # a machine: its hub and its server, the
+            leader = await cluster.stream_leader(event_id, lease=True)  # worst one leading the lease stream
+            assert sequencer is not None
+            lost = time.monotonic()
+            cluster.kill(sequencer)
+            cluster.nats.kill(leader)
+            out["machine_s"].append(await resumed(load, lost))
+            await asyncio.to_thread(cluster.restart, sequencer)
+            await asyncio.to_thread(cluster.nats.restart, leader)
+            await cluster.wait_whole(event_id)
             await resumed(load, time.monotonic())
     finally:
         for r in load:

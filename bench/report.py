@@ -68,7 +68,9 @@ def print_cluster(results: dict[str, Any], args: argparse.Namespace) -> None:
     lost = sum(f["lost_or_doubled"].values())
     print(f"Failover under {f['acked']:,} acknowledged adds: commands resumed "
           f"{_seconds(f['sequencer_s'])} after kill -9 of the sequencer hub (target <= 2 s), "
-          f"{_seconds(f['nats_leader_s'])} after kill -9 of the stream's leading NATS server (target <= 10 s); "
+          f"{_seconds(f['nats_leader_s'])} after kill -9 of the stream's leading NATS server (target <= 10 s), "
+          f"{_seconds(f['machine_s'])} after kill -9 of both the sequencer hub and the lease stream's leading "
+          "server (a machine); "
           f"acknowledged but not stored exactly once at their seq: {lost}")
     print()
 

@@ -37,7 +37,9 @@ from hub.log.jetstream import REPLICAS, WRONG_LAST_SEQUENCE, with_leader
 LEASE_SECONDS = 1.5  # no renewal seen for this long: a contender claims
 RENEW_SECONDS = 0.5
 WATCH_SECONDS = 0.2  # how often a contender looks at the stream
-ASK_SECONDS = 1.0  # one request to the stream; a lost leader makes them time out for a few seconds
+ASK_SECONDS = 1.0  # one request to the stream (give `Lease` a JetStreamContext with this timeout): a request
+# sent while the stream has no leader waits out its timeout even once a leader is elected, and a contender's
+# LEASE_SECONDS of silence count only from its first answered watch
 KEEP_RENEWALS = 100
 
 log = logging.getLogger("diemcau.cluster.lease")

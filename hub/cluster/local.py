@@ -167,15 +167,17 @@ class LocalCluster:
             time.sleep(0.2)
         return found
 
-    async def stream_leader(self, event_id: str) -> str:
-        """The name of the NATS server leading the event's log stream (the one to kill to test its loss)."""
+    async def stream_leader(self, event_id: str, lease: bool = False) -> str:
+        """The name of the NATS server leading the event's log stream, or its lease stream (the one to kill to
+        test its loss)."""
+        stream = lease_stream(event_id) if lease else stream_name(event_id)
         nc = await connect(self.nats.urls, "diemcau local cluster", token=self.nats.token)
         try:
-            info = await nc.jetstream().stream_info(stream_name(event_id))
+            info = await nc.jetstream().stream_info(stream)
         finally:
             await nc.close()
         if info.cluster is None or not info.cluster.leader:
-            raise NodeError(f"stream {stream_name(event_id)} has no leader")
+            raise NodeError(f"stream {stream} has no leader")
         return info.cluster.leader
 
     async def wait_whole(self, event_id: str, seconds: float = 60.0, steady: float = STEADY_SECONDS) -> None:

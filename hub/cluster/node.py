@@ -21,6 +21,7 @@ from nats.aio.subscription import Subscription
 
 from hub.cluster.connect import server_of
 from hub.cluster.forward import Forwarder, Publisher, Responder, command_subject
+from hub.cluster.lease import ASK_SECONDS as LEASE_ASK_SECONDS
 from hub.cluster.lease import Lease
 from hub.cluster.tokens import ClusterTokens
 from hub.core.errors import Answer
@@ -102,7 +103,7 @@ class ClusterNode:
         self.forwarder = Forwarder(self.nc, subject, self.hub.release.after, self.hub.answers_soon)
         await self.forwarder.start()
         self.responder = Responder(self.nc, subject, self.hub.dispatch, self.hub.release.after)
-        self.lease = Lease(self.nc.jetstream(), self.event_id, self.name, self.url, self._lease_changed,
+        self.lease = Lease(self.nc.jetstream(timeout=LEASE_ASK_SECONDS), self.event_id, self.name, self.url, self._lease_changed,
                            self.forwarder.ask_again)
         await self.lease.open()
         self._subs = [await self.nc.subscribe(beats_subject(self.event_id), cb=self._on_beat),
