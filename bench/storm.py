@@ -173,6 +173,7 @@ async def converged(peers: list[Peer], url: str, token: str, timeout: float = 30
     expected = comparable(truth)
     differing = [p for p in dashboards if p.state is None or comparable(p.state) != expected]
     return {"seq": truth["seq"], "dashboards": len(dashboards), "differing": len(differing),
+            "differing_seqs": dict(Counter(p.seq for p in differing)),  # behind the hub, or at its seq and wrong
             "example": None if not differing else _first_difference(differing[0].state, expected)}
 
 
