@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -112,24 +113,18 @@ async def _failover(cluster: LocalCluster, registrars: list[tuple[str, str]], ev
         for _ in range(rounds):
             sequencer = await asyncio.to_thread(cluster.sequencer)
             assert sequencer is not None
-            lost = time.monotonic()
-            cluster.kill(sequencer)
-            out["sequencer_s"].append(await resumed(load, lost))
+            out["sequencer_s"].append(await _lose(load, partial(cluster.kill, sequencer)))
             await asyncio.to_thread(cluster.restart, sequencer)
             leader = await cluster.stream_leader(event_id)
-            lost = time.monotonic()
-            cluster.nats.kill(leader)
-            out["nats_leader_s"].append(await resumed(load, lost))
+            out["nats_leader_s"].append(await _lose(load, partial(cluster.nats.kill, leader)))
             await asyncio.to_thread(cluster.nats.restart, leader)
             await cluster.wait_whole(event_id)  # each loss is of one process, or one machine, of a whole cluster
             await resumed(load, time.monotonic())
             sequencer = await asyncio.to_thread(cluster.sequencer)  # a machine: its hub and its server, the
             leader = await cluster.stream_leader(event_id, lease=True)  # worst one leading the lease stream
             assert sequencer is not None
-            lost = time.monotonic()
-            cluster.kill(sequencer)
-            cluster.nats.kill(leader)
-            out["machine_s"].append(await resumed(load, lost))
+            out["machine_s"].append(await _lose(load, partial(cluster.kill, sequencer),
+                                                partial(cluster.nats.kill, leader)))
             await asyncio.to_thread(cluster.restart, sequencer)
             await asyncio.to_thread(cluster.nats.restart, leader)
             await cluster.wait_whole(event_id)
@@ -143,6 +138,14 @@ async def _failover(cluster: LocalCluster, registrars: list[tuple[str, str]], ev
     out["acked"] = len(acked)
     out["lost_or_doubled"] = {name: _mismatches(node.db, acked) for name, node in cluster.hubs.items()}
     return out
+
+
+async def _lose(load: list[Registrar], *kills: Callable[[], None]) -> float:
+    """Kill these processes at once; the seconds until every registrar is answered again."""
+    lost = time.monotonic()
+    for kill in kills:
+        kill()
+    return await resumed(load, lost)
 
 
 def _mismatches(db: Path, acked: list[tuple[str, int]]) -> int:

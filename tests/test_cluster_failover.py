@@ -137,7 +137,6 @@ async def test_killing_any_one_process_loses_nothing_acknowledged(cluster: Local
         await asyncio.to_thread(cluster.nats.restart, leader)
         await cluster.wait_whole(EVENT)  # the tests after this one start from a whole cluster
         await resumed(registrars, time.monotonic())
-
     finally:
         for r in registrars:
             r.stopping = True

@@ -103,8 +103,8 @@ class ClusterNode:
         self.forwarder = Forwarder(self.nc, subject, self.hub.release.after, self.hub.answers_soon)
         await self.forwarder.start()
         self.responder = Responder(self.nc, subject, self.hub.dispatch, self.hub.release.after)
-        self.lease = Lease(self.nc.jetstream(timeout=LEASE_ASK_SECONDS), self.event_id, self.name, self.url, self._lease_changed,
-                           self.forwarder.ask_again)
+        self.lease = Lease(self.nc.jetstream(timeout=LEASE_ASK_SECONDS), self.event_id, self.name, self.url,
+                           self._lease_changed, self.forwarder.ask_again)
         await self.lease.open()
         self._subs = [await self.nc.subscribe(beats_subject(self.event_id), cb=self._on_beat),
                       await self.nc.subscribe(nodes_subject(self.event_id), cb=self._on_announce)]
