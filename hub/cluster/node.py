@@ -208,6 +208,9 @@ class ClusterNode:
         live = {self.url} | {peer.url for peer in self.peers.values() if now - peer.heard < NODE_GONE_SECONDS}
         return sorted(live)
 
+    def known_urls(self) -> list[str]:
+        return sorted({self.url} | {peer.url for peer in self.peers.values()})
+
     def sequencer(self) -> str | None:
         """The node deciding commands, as far as this one knows."""
         if self.deciding:

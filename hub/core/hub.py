@@ -70,6 +70,9 @@ class Cluster(Protocol):
     def urls(self) -> list[str]:
         """The public URLs of the live nodes, this one included."""
 
+    def known_urls(self) -> list[str]:
+        """The public URLs of every node heard since this one started, gone or not."""
+
     def health(self) -> dict[str, Any]:
         """The node's part of `/healthz`: its name, role, fold, engine."""
 
@@ -138,6 +141,11 @@ class Hub:
     def node_urls(self) -> list[str]:
         """The base URL of every live node, for clients to fail over to (none for the one hub of its event)."""
         return self.cluster.urls() if self.cluster is not None else []
+
+    def known_node_urls(self) -> list[str]:
+        """Every node heard since this one started: a page one of them served fails over here after it is gone,
+        and its reads and downloads come from that node's origin."""
+        return self.cluster.known_urls() if self.cluster is not None else []
 
     async def start(self) -> None:
         await self.log.open()  # a replicated log catches its local copy up here; what it brought is folded

@@ -34,13 +34,13 @@ async def api_state(request: web.Request) -> web.Response:
 
 
 def origin_allowed(request: web.Request) -> bool:
-    """Browsers must come from the hub's own origin, the allow-list, or another live node (a page it served
-    failing over here); non-browsers send no Origin."""
+    """Browsers must come from the hub's own origin, the allow-list, or another node of the cluster, live or
+    gone (a page it served failing over here); non-browsers send no Origin."""
     origin = request.headers.get("Origin")
     if origin is None:
         return True
     hub = request.app[HUB]
-    if origin in hub.config.server.allowed_origins or origin.lower() in map(node_origin, hub.node_urls()):
+    if origin in hub.config.server.allowed_origins or origin.lower() in map(node_origin, hub.known_node_urls()):
         return True
     return urlsplit(origin).netloc.lower() == (request.host or "").lower()
 

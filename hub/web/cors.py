@@ -2,8 +2,8 @@
 
 A page keeps its origin (the node that served it) when its websocket moves to another node; its
 downloads and reads (`conn.fetch` in hub.js) then go to the node it is on. Browsers allow that only
-with CORS headers, given here to the origins `origin_allowed` accepts for websockets (the live nodes
-and `server.allowed_origins`), never to any other. Same-origin requests and non-browsers (no Origin)
+with CORS headers, given here to the origins `origin_allowed` accepts for websockets (every node heard,
+live or gone, and `server.allowed_origins`), never to any other. Same-origin requests and non-browsers (no Origin)
 pass untouched.
 """
 
