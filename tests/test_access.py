@@ -229,9 +229,10 @@ async def test_origin_allow_list(start_hub: StartHub, config: Config) -> None:
 
 
 async def test_origin_of_another_live_node_is_allowed(hub: RunningHub, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A page one node served fails over to another node's /ws: every node takes the live nodes' origins."""
+    """A page one node served fails over to another node's /ws: every node takes the known nodes' origins."""
     nodes = ["https://n1.kontum.gov.vn:8443/hub/", "http://10.0.0.12:8080"]
     monkeypatch.setattr(hub.hub, "node_urls", lambda: nodes)
+    monkeypatch.setattr(hub.hub, "known_node_urls", lambda: nodes)  # whose origins are let in
     for origin in ("https://n1.kontum.gov.vn:8443", "http://10.0.0.12:8080"):
         client = HubClient(hub.ws_url, hub.token("viewer"), origin=origin)
         assert (await client.connect())["nodes"] == nodes
@@ -247,6 +248,7 @@ async def test_a_page_another_node_served_may_read_here_and_no_other(hub: Runnin
     """After a failover a page keeps its first node's origin and fetches from the node it is on: CORS for the
     live nodes' origins (preflight, reads, errors it must read), nothing for any other origin."""
     monkeypatch.setattr(hub.hub, "node_urls", lambda: ["http://10.0.0.12:8080"])
+    monkeypatch.setattr(hub.hub, "known_node_urls", lambda: ["http://10.0.0.12:8080"])
     node, bearer = "http://10.0.0.12:8080", {"Authorization": f"Bearer {hub.token('moderator')}"}
     async with aiohttp.ClientSession() as http:
         async with http.options(f"{hub.url}/api/questions/import", headers={
