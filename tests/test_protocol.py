@@ -6,6 +6,7 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
 
 import aiohttp
 import pytest
@@ -232,6 +233,33 @@ async def test_a_heartbeat_not_stored_still_reaches_a_subscriber_at_the_same_seq
     pushed = await chair.next_push(timeout=2)
     site = next(s for s in pushed["sites"] if s["id"] == "kon-plong")
     assert pushed["seq"] == caught_up and site["last_heartbeat"] is not None
+
+
+async def test_ticks_waiting_on_a_slow_disk_each_send_their_own_changes(start_hub: StartHub,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit slower than two ticks (a loaded machine's fsync): each held tick, once durable, sends the frame
+    it built, in order; none is lost to the next one's, none shown before the disk holds it."""
+    commit = SQLiteLog._commit
+
+    def slow_commit(conn: sqlite3.Connection, batch: list) -> BaseException | None:  # type: ignore[type-arg]
+        time.sleep(0.4)
+        return commit(conn, batch)
+
+    monkeypatch.setattr(SQLiteLog, "_commit", staticmethod(slow_commit))
+    hub = await start_hub()
+    chair = await hub.client("chair", subscribe=True)
+    kon_plong, dak_ha = await hub.client("registrar", site="kon-plong"), await hub.client("registrar", site="dak-ha")
+    first = asyncio.ensure_future(kon_plong.call("attendance.set", site="kon-plong", category="workers", count=40))
+    await asyncio.sleep(0.15)  # a tick or two builds a frame of the first while its commit is still on the disk
+    second = asyncio.ensure_future(dak_ha.call("attendance.set", site="dak-ha", category="workers", count=70))
+    seqs = [(await first)["seq"], (await second)["seq"]]
+    frames = [await chair.next_push(lambda f: f["type"] == "event", timeout=3) for _ in range(2)]
+    assert [f["seq"] for f in frames] == seqs
+    counts = [{s["id"]: s["attendance"].get("workers") for s in f["sites"]} for f in frames]
+    assert counts[0]["kon-plong"] == 40 and counts[0].get("dak-ha") is None and counts[1]["dak-ha"] == 70
+    assert [[e["seq"] for e in f["events"]] for f in frames] == [[seqs[0]], [seqs[1]]]
+    with pytest.raises(asyncio.TimeoutError):  # and nothing sent twice
+        await chair.next_push(lambda f: f["type"] == "event", timeout=0.6)
 
 
 async def test_resume_with_since_misses_nothing(hub: RunningHub) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hub.core import views
@@ -109,7 +110,9 @@ class Fanout:
             # holds these changes) gets every shared part in the next frame, so the first frame after a
             # subscribe always carries them all (a subscribe meanwhile empties this too).
             self._pushed_shared = shared if all(conn.caught_up < version for conn in targets) else {}
-            self._release.after(seq, lambda: self._send(version, targets, frames, framed))
+            # Bound now: a lambda would read these names when released, and a tick still held when the next
+            # one is built (a commit slower than a tick) would send the later frames twice, its own never.
+            self._release.after(seq, partial(self._send, version, targets, frames, framed))
 
     def _send(self, version: int, targets: list[Connection], frames: dict[str | None, bytes],
               framed: dict[str | None, bytes]) -> None:
