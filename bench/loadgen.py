@@ -20,6 +20,7 @@ import resource
 import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -55,7 +56,7 @@ class Plan:
     worker: int = 0  # keeps op_ids unique across the processes of one run
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: a key of `Recorder.arrivals`
 class Pushed:
     """A pushed frame as every dashboard gets it, parsed once for them all."""
 
@@ -77,9 +78,21 @@ class Recorder:
         self.reset()
 
     def reset(self) -> None:
-        self.acks, self.errors, self.heartbeats, self.deliveries, self.frames = 0, 0, 0, 0, 0
-        self.ack_latency, self.push_latency = Histogram(), Histogram()
+        self.acks, self.errors, self.heartbeats, self.frames = 0, 0, 0, 0
+        self.ack_latency = Histogram()
+        self.arrivals: Counter[tuple[Pushed, int]] = Counter()  # (frame, ms it arrived at): dashboards it reached
         self.error_codes: dict[str, int] = {}
+
+    def push_latency(self) -> tuple[Histogram, int]:
+        """Each pushed change's latency, and how many changes reached a dashboard. Counted by frame and arrival
+        millisecond as they come, since a thousand dashboards get each frame within a few ms: one count per
+        arrival instead of a histogram add per sampled change (a tenth of the readers' core at the full load)."""
+        latency, deliveries = Histogram(), 0
+        for (frame, arrived), dashboards in self.arrivals.items():
+            for stamp in frame.stamps:
+                latency.add(((arrived - stamp) % STAMP_MODULO) / 1000, frame.weight * dashboards)
+            deliveries += len(frame.stamps) * frame.weight * dashboards
+        return latency, deliveries
 
 
 class Generator:
@@ -197,7 +210,8 @@ class Generator:
             self.rec.heartbeats += 1
 
     def pushed(self, data: bytes, arrived: float) -> None:
-        """Record, for each pushed change, how long after its scheduled send it reached the dashboard."""
+        """Count a pushed frame's arrival at a dashboard, by the millisecond; `Recorder.push_latency` turns the
+        counts into each change's time from its scheduled send."""
         now = round((arrived - self.epoch) * 1000)
         frame = self.frame_memo.get(data)
         if frame is None:
@@ -205,9 +219,7 @@ class Generator:
                 self.frame_memo.clear()
             frame = self.frame_memo[data] = Pushed.parse(data)
         self.rec.frames += 1
-        for stamp in frame.stamps:
-            self.rec.push_latency.add(((now - stamp) % STAMP_MODULO) / 1000, frame.weight)
-        self.rec.deliveries += len(frame.stamps) * frame.weight
+        self.rec.arrivals[frame, now] += 1
 
     async def stall(self, token: str) -> None:
         """A dashboard that subscribes and then stops reading, with small buffers so it fills fast."""
@@ -286,11 +298,12 @@ class Generator:
         wall = self.plan.duration
         used = resource.getrusage(resource.RUSAGE_SELF)
         rec = self.rec
+        push_latency, deliveries = rec.push_latency()
         return {
             "phase": "step", "offered_per_s": rate, "acked_per_s": rec.acks / wall, "errors": rec.errors,
             "error_codes": rec.error_codes, "heartbeats_per_s": rec.heartbeats / wall,
-            "ack_latency": rec.ack_latency.counts(), "push_latency": rec.push_latency.counts(),
-            "deliveries_per_s": rec.deliveries / wall, "frames_per_s": rec.frames / wall,
+            "ack_latency": rec.ack_latency.counts(), "push_latency": push_latency.counts(),
+            "deliveries_per_s": deliveries / wall, "frames_per_s": rec.frames / wall,
             "generator_cpu": (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime) / (time.time() - started),
         }
 
