@@ -238,7 +238,8 @@ async def test_a_heartbeat_not_stored_still_reaches_a_subscriber_at_the_same_seq
 async def test_ticks_waiting_on_a_slow_disk_each_send_their_own_changes(start_hub: StartHub,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """A commit slower than two ticks (a loaded machine's fsync): each held tick, once durable, sends the frame
-    it built, in order; none is lost to the next one's, none shown before the disk holds it."""
+    it built, in order; none is lost to the next one's, none sent twice (before, the later frame went out at
+    the earlier commit, ahead of its own, and again at its own)."""
     commit = SQLiteLog._commit
 
     def slow_commit(conn: sqlite3.Connection, batch: list) -> BaseException | None:  # type: ignore[type-arg]
