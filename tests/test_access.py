@@ -354,3 +354,4 @@ def test_serve_refuses_a_bad_certificate_or_a_taken_port_clearly(tmp_path: Path)
         taken.listen()
         busy = subprocess.run([*base, "--port", str(taken.getsockname()[1])], capture_output=True, text=True, timeout=30)
     assert busy.returncode == 1 and "cannot listen on 127.0.0.1" in busy.stderr and "Traceback" not in busy.stderr
+    assert "serving" not in busy.stdout  # said only once it listens

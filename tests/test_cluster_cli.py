@@ -15,8 +15,10 @@ import aiohttp
 import pytest
 
 from bench.hubproc import DIEMCAU
+from hub.log.nats_servers import free_ports
 
 from .conftest import KON_TUM
+from .old_nats import old_nats_server
 from .processes import spawn
 
 pytestmark = pytest.mark.cluster
@@ -135,3 +137,18 @@ async def test_the_simulated_day_carries_on_when_the_sequencer_is_killed(tmp_pat
     assert proc.returncode == 0
     log = (tmp_path / "rehearsal" / "simulator.log").read_text(encoding="utf-8")
     assert "simulating 11 halls" in log, log
+
+
+async def test_a_node_on_a_nats_server_older_than_2_10_refuses_to_start_and_says_why(tmp_path: Path) -> None:
+    """What an operator sees who points a node at an old server (the machine's own 2.9, say): one line naming the
+    server and its version, exit 1, and no "serving" line before it."""
+    async with (old_nats_server("2.9.10") as url,
+                spawn(*DIEMCAU, "serve", "--config", str(KON_TUM), "--db", str(tmp_path / "n1.db"), "--nats", url,
+                      "--node", "n1", "--port", str(free_ports(1)[0]), stdout=asyncio.subprocess.PIPE,
+                      stderr=asyncio.subprocess.PIPE) as proc):
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1, (out, err)
+    assert f"the NATS server at {url.removeprefix('nats://')} is nats-server 2.9.10; diemcau needs 2.10 or newer" \
+        in err.decode(), err
+    assert b"serving" not in out and b"Traceback" not in err, (out, err)
+

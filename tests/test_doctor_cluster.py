@@ -27,6 +27,7 @@ from hub.cluster.lease import lease_stream, lease_subject
 from hub.log.jetstream import stream_name, stream_subject, with_leader
 from hub.log.nats_servers import NatsCluster
 
+from .old_nats import old_nats_server
 from .processes import spawn
 from .test_doctor import event_config
 
@@ -192,17 +193,10 @@ async def test_a_stale_lease_and_no_sequencer_are_named(cluster: NatsCluster, cl
 
 async def test_a_server_older_than_2_10_is_refused_by_version() -> None:
     """A server that introduces itself as nats-server 2.9 (no sync_interval): refused, its version named."""
-    async def old_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b'INFO {"server_id":"X","server_name":"old","version":"2.9.10","jetstream":true}\r\n')
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(old_server, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        finding = await check_server(f"nats://127.0.0.1:{port}")
+    async with old_nats_server("2.9.10") as url:
+        finding = await check_server(url)
     assert finding.level == "fail"
-    assert f"nats://127.0.0.1:{port}: nats-server 2.9.10 (old); diemcau needs 2.10 or newer" in finding.text
+    assert f"{url}: nats-server 2.9.10 (old); diemcau needs 2.10 or newer" in finding.text
 
 
 def test_no_server_at_all_exits_one(tmp_path: Path) -> None:

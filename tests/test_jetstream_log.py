@@ -24,6 +24,8 @@ from hub.log.jetstream import JetStreamLog, msg_id, with_leader
 from hub.log.nats_servers import NatsCluster, NatsServerError, find_nats_server, free_ports
 from hub.log.sqlite import SQLiteLog
 
+from .old_nats import old_nats_server
+
 pytestmark = pytest.mark.cluster
 
 
@@ -302,23 +304,10 @@ def test_a_nats_server_older_than_2_10_is_refused_by_version(tmp_path: Path) -> 
 
 async def test_a_server_older_than_2_10_is_refused_naming_its_version(tmp_path: Path) -> None:
     """A local server that greets as nats-server 2.9.21 does (INFO, then PONG to the client's PING)."""
-    async def old_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b'INFO {"server_id":"OLD","server_name":"old","version":"2.9.21","proto":1,"headers":true,'
-                     b'"max_payload":1048576,"jetstream":true}\r\n')
-        while line := await reader.readline():
-            if line.startswith(b"PING"):
-                writer.write(b"PONG\r\n")
-                await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(old_server, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    log = JetStreamLog([f"nats://127.0.0.1:{port}"], tmp_path / "copy.db", "old")
-    try:
+    async with old_nats_server("2.9.21") as url:
+        log = JetStreamLog([url], tmp_path / "copy.db", "old")
         with pytest.raises(StoreError, match=r"is nats-server 2\.9\.21; diemcau needs 2\.10 or newer"):
             await log.open()
-    finally:
-        server.close()
 
 
 async def test_jetstream_not_answering_is_asked_again_then_said_plainly(tmp_path: Path,

@@ -133,10 +133,13 @@ def serve(config: Config, config_path: Path, db_path: Path, host: str, port: int
         click.echo(f"  the demo waits for the chair page: open the chair link above and the meeting day "
                    f"plays at {speed:g}x")
     click.echo(f"diemcau {__version__}: {config.event.title}")
-    click.echo(f"  database {db_path} (seq {app_hub_seq(app)}), serving {url}  (Ctrl-C to stop)")
     quiet_collector()
+
+    def serving(_: str) -> None:
+        """Said once the hub listens (a cluster node: once on its engine too), never before a refusal."""
+        click.echo(f"  database {db_path} (seq {app_hub_seq(app)}), serving {url}  (Ctrl-C to stop)")
     try:
-        web.run_app(app, host=host, port=port, ssl_context=ssl_context, print=None, access_log=None,
+        web.run_app(app, host=host, port=port, ssl_context=ssl_context, print=serving, access_log=None,
                     handle_signals=True, shutdown_timeout=5, loop=event_loop())
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another hub running? try another --port")
