@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from bench.hubproc import DIEMCAU
+from hub.cluster.local import LocalCluster
 from hub.log.nats_servers import free_ports
 
 from .conftest import KON_TUM
@@ -151,4 +152,25 @@ async def test_a_node_on_a_nats_server_older_than_2_10_refuses_to_start_and_says
     assert f"the NATS server at {url.removeprefix('nats://')} is nats-server 2.9.10; diemcau needs 2.10 or newer" \
         in err.decode(), err
     assert b"serving" not in out and b"Traceback" not in err, (out, err)
+
+
+async def test_a_second_node_of_the_same_name_refuses_to_join_and_the_first_carries_on(tmp_path: Path) -> None:
+    """A unit file copied without its --node changed: the second n1 would take the first's shared heartbeats
+    for its own. It names the first and exits 1; the first stays the sequencer, alone under its name."""
+    with LocalCluster(tmp_path / "c", KON_TUM, nodes=1) as cluster:
+        first = cluster.hubs["n1"]
+        assert cluster.wait_sequencer(30) == "n1"
+        port = free_ports(1)[0]
+        async with spawn(*DIEMCAU, "serve", "--config", str(KON_TUM), "--db", str(tmp_path / "copy.db"),
+                         "--nats", ",".join(cluster.nats.urls), "--nats-token-file", str(cluster.token_file),
+                         "--node", "n1", "--port", str(port), stdout=asyncio.subprocess.PIPE,
+                         stderr=asyncio.subprocess.PIPE) as proc:
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 1, (out, err)
+        assert f"another node of this cluster is called n1 (at {first.url}); give each node its own --node name" \
+            in err.decode(), err
+        assert b"serving" not in out and b"Traceback" not in err, (out, err)
+        health = first.health()
+        assert health is not None and health["role"] == "sequencer" and health["nodes"] == {}, health
+        assert "also called n1" not in first.tail(100_000)
 

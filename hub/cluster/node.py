@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,11 +27,13 @@ from hub.cluster.lease import Lease
 from hub.cluster.tokens import ClusterTokens
 from hub.core.errors import Answer
 from hub.core.hub import Hub
+from hub.log.base import StoreError
 from hub.log.jetstream import JetStreamLog
 from hub.protocol.messages import CLOSE_REVOKED, encode, nodes_frame
 from hub.tokens import Identity
 
 ANNOUNCE_SECONDS = 1.0
+NAME_CHECK_SECONDS = 1.5 * ANNOUNCE_SECONDS  # a starting node listens this long for another node of its name
 NODE_GONE_SECONDS = 3.5  # a node not heard for this long is left out of the list clients fail over to
 TAKE_OVER_SECONDS = 30.0  # the new sequencer's local copy reaching the stream's end
 BEATS_SECONDS = 0.25  # heartbeats a node took go to the others together, at most this late
@@ -86,18 +89,30 @@ class ClusterNode:
         self._role_task: asyncio.Task[None] | None = None
         self._beats: dict[str, dict[str, Any]] = {}  # site -> its last heartbeat's measurements, not yet shared
         self._beats_due: asyncio.TimerHandle | None = None
+        self.incarnation = secrets.token_hex(4)  # this process: another under the same name is another node
+        self.namesake: str | None = None  # the URL of another node announcing this node's name
 
     @property
     def nc(self) -> NATS:
         return self.log.connection
 
     async def start(self) -> None:
-        """After the hub has started (its log open): copy the cluster's tokens, contend for the lease, share
-        heartbeats, announce."""
+        """After the hub has started (its log open): copy the cluster's tokens, make sure no live node has this
+        node's name, contend for the lease, share heartbeats, announce.
+
+        Two nodes of one name (a unit file copied without its --node changed) would each drop the other's shared
+        heartbeats as their own, and the sequencer would mark the other's halls lost: refuse to join instead.
+        """
+        self._subs = [await self.nc.subscribe(nodes_subject(self.event_id), cb=self._on_announce)]
+        listening = time.monotonic()
         self.tokens = ClusterTokens(self.nc, self.event_id)
         await self.tokens.open()
         self._tasks.append(asyncio.create_task(self.tokens.mirror(self.hub.tokens, self._revoked), name="tokens"))
         await self.tokens.wait_mirrored()
+        await asyncio.sleep(max(0.0, listening + NAME_CHECK_SECONDS - time.monotonic()))
+        if self.namesake is not None:
+            raise StoreError(f"another node of this cluster is called {self.name} (at {self.namesake}); give each "
+                             f"node its own --node name")
         subject = command_subject(self.event_id)
         self.publisher = Publisher(self.nc)
         self.forwarder = Forwarder(self.nc, subject, self.hub.release.after, self.hub.answers_soon)
@@ -106,8 +121,7 @@ class ClusterNode:
         self.lease = Lease(self.nc.jetstream(timeout=LEASE_ASK_SECONDS), self.event_id, self.name, self.url,
                            self._lease_changed, self.forwarder.ask_again)
         await self.lease.open()
-        self._subs = [await self.nc.subscribe(beats_subject(self.event_id), cb=self._on_beat),
-                      await self.nc.subscribe(nodes_subject(self.event_id), cb=self._on_announce)]
+        self._subs.append(await self.nc.subscribe(beats_subject(self.event_id), cb=self._on_beat))
         self.hub.cluster = self
         self._tasks += [asyncio.create_task(self.lease.run(), name="lease"),
                         asyncio.create_task(self._announce_loop(), name="announce")]
@@ -233,12 +247,18 @@ class ClusterNode:
     def _announce(self) -> None:
         assert self.publisher is not None
         self.publisher.send(nodes_subject(self.event_id), orjson.dumps({
-            "node": self.name, "url": self.url, "role": self.role, "seq": self.hub.state.seq, "ts": time.time()}))
+            "node": self.name, "incarnation": self.incarnation, "url": self.url, "role": self.role,
+            "seq": self.hub.state.seq, "ts": time.time()}))
 
     async def _on_announce(self, msg: Msg) -> None:
         body = orjson.loads(msg.data)
         if body["node"] != self.name:
             self.peers[body["node"]] = Peer(body["url"], body["role"], body["seq"], time.monotonic())
+        elif body.get("incarnation") != self.incarnation and body["url"] != self.namesake:
+            self.namesake = body["url"]
+            if self.hub.cluster is self:  # both joined at once: neither heard the other before it did
+                log.error("another node of this cluster is also called %s (at %s): each takes the other's heartbeats "
+                          "for its own; stop one and give it its own --node name", self.name, self.namesake)
 
     def fold_lag(self) -> int:
         """Events the sequencer has announced beyond this node's fold."""

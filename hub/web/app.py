@@ -40,7 +40,12 @@ def create_app(config: Config, db_path: str | Path, clock: Clock | None = None,
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await hub.start()
         if node is not None:
-            await node.start()
+            try:
+                await node.start()
+            except BaseException:  # a node that cannot join leaves as cleanly as one stopped
+                await node.stop()
+                await hub.stop()
+                raise
         yield
         if node is not None:
             await node.stop()
