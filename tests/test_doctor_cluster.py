@@ -190,6 +190,12 @@ async def test_a_stale_lease_and_no_sequencer_are_named(cluster: NatsCluster, cl
     assert ("fail", "no node says it is the sequencer (within 2.5 s): nothing can decide commands") in heard
     assert any(level == "warn" and "1 node heard, fewer than 3" in text for level, text in heard)
 
+    async with nodes(client, "headless", followers=("n2", "n2")):  # a unit file copied, its --node unchanged
+        findings = await check_nats(cluster.urls, "headless")
+    twice = ("2 nodes are called n2 (http://127.0.0.1:8082, http://127.0.0.1:8083): each takes the other's "
+             "heartbeats for its own; give each its own --node name")
+    assert ("fail", twice) in lines(findings, "nodes")
+
 
 async def test_a_server_older_than_2_10_is_refused_by_version() -> None:
     """A server that introduces itself as nats-server 2.9 (no sync_interval): refused, its version named."""

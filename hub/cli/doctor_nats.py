@@ -131,13 +131,16 @@ async def check_lease(js: JetStreamContext, event_id: str) -> Finding:
 
 
 async def hear_nodes(nc: NATS, event_id: str, seconds: float = LISTEN_SECONDS) -> dict[str, dict[str, Any]]:
-    """The nodes' announcements heard for `seconds`: the latest from each node, by name."""
+    """The nodes' announcements heard for `seconds`: the latest from each node, by name, with every URL heard
+    under that name in "urls" (more than one: two nodes share a name)."""
     heard: dict[str, dict[str, Any]] = {}
 
     async def take(msg: Any) -> None:
-        with contextlib.suppress(ValueError, AttributeError):
+        with contextlib.suppress(ValueError, AttributeError, KeyError):
             body = orjson.loads(msg.data)
-            heard[str(body["node"])] = body
+            name = str(body["node"])
+            urls = heard.get(name, {}).get("urls", [])
+            heard[name] = {**body, "urls": sorted({*urls, str(body.get("url"))})}
 
     sub = await nc.subscribe(nodes_subject(event_id), cb=take)
     try:
@@ -161,6 +164,9 @@ def node_findings(heard: dict[str, dict[str, Any]]) -> list[Finding]:
     elif len(sequencers) > 1:
         out.append(Finding("warn", "nodes", f"{', '.join(sequencers)} each say they are the sequencer: "
                                             "a takeover under way? run doctor again"))
+    out += [Finding("fail", "nodes", f"{len(node['urls'])} nodes are called {name} ({', '.join(node['urls'])}): each "
+                                     f"takes the other's heartbeats for its own; give each its own --node name")
+            for name, node in sorted(heard.items()) if len(node.get("urls", [])) > 1]
     if len(heard) < REPLICAS:
         out.append(Finding("warn", "nodes", f"{len(heard)} node{'s' if len(heard) != 1 else ''} heard, fewer than "
                                             f"{REPLICAS}: losing one more machine leaves fewer to fail over to"))
