@@ -160,10 +160,9 @@ async def test_a_second_node_of_the_same_name_refuses_to_join_and_the_first_carr
     with LocalCluster(tmp_path / "c", KON_TUM, nodes=1) as cluster:
         first = cluster.hubs["n1"]
         assert cluster.wait_sequencer(30) == "n1"
-        port = free_ports(1)[0]
         async with spawn(*DIEMCAU, "serve", "--config", str(KON_TUM), "--db", str(tmp_path / "copy.db"),
                          "--nats", ",".join(cluster.nats.urls), "--nats-token-file", str(cluster.token_file),
-                         "--node", "n1", "--port", str(port), stdout=asyncio.subprocess.PIPE,
+                         "--node", "n1", "--port", str(free_ports(1)[0]), stdout=asyncio.subprocess.PIPE,
                          stderr=asyncio.subprocess.PIPE) as proc:
             out, err = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode == 1, (out, err)
@@ -173,4 +172,3 @@ async def test_a_second_node_of_the_same_name_refuses_to_join_and_the_first_carr
         health = first.health()
         assert health is not None and health["role"] == "sequencer" and health["nodes"] == {}, health
         assert "also called n1" not in first.tail(100_000)
-
